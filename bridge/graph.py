@@ -1,0 +1,279 @@
+"""From raw nodes to a checked, sized, ordered plan — before anything is allocated.
+
+Steps, following Cortex's ``linear-network`` (cortex-spec §2.1):
+
+1. default ids (``:linear-1`` …);
+2. parents: explicit ``:parents``, else the previous element of the flattened
+   description (the first element and every ``:input`` get none);
+3. the layer type's spec from the registry, its defaults written into the node, its
+   required keys and its own checks;
+4. a topological order (parents first, description order among equals);
+5. output shapes and parameter shapes, with a ceiling on the total parameter count.
+
+Every problem found in steps 1–3 is collected and raised together as
+:class:`~bridge.errors.ModelErrors`; a shape problem stops only the layers after it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import heapq
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from bridge.description.ids import assign_ids
+from bridge.description.normalize import RawNode
+from bridge.description.shapes import Shape
+from bridge.edn.types import Keyword
+from bridge.errors import ModelError, ModelErrors
+from bridge.layers.registry import BuildContext, LayerSpec, get_spec
+
+__all__ = ["PlannedLayer", "Plan", "plan_network", "DEFAULT_MAX_PARAMETERS"]
+
+# A typo such as (linear 1000000000) must fail at once, not after allocating gigabytes.
+DEFAULT_MAX_PARAMETERS = 1_000_000_000
+# Values per sample a single layer may produce.
+MAX_ACTIVATION_SIZE = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class PlannedLayer:
+    """One layer of the plan: its node, spec, parents and shapes."""
+
+    index: int
+    node: Mapping[str, Any]
+    spec: LayerSpec
+    parents: tuple[str, ...]
+    input_shapes: tuple[Shape, ...]
+    output_shape: Shape
+    param_shapes: Mapping[str, tuple[int, ...]]
+    line: int | None = None
+    column: int | None = None
+
+    @property
+    def id(self) -> str:
+        return self.node["id"]
+
+    @property
+    def type(self) -> str:
+        return self.node["type"]
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(math.prod(shape) for shape in self.param_shapes.values())
+
+    def context(self, factory_kwargs: Mapping[str, Any] | None = None) -> BuildContext:
+        return BuildContext(self.node, self.input_shapes, self.output_shape,
+                            dict(factory_kwargs or {}))
+
+    def error(self, reason: str) -> ModelError:
+        return ModelError(reason, line=self.line, column=self.column, layer_index=self.index,
+                          layer_id=self.id, layer_type=self.type)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A whole description, checked and ordered. ``layers`` is in topological order."""
+
+    layers: tuple[PlannedLayer, ...]
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    buffers: Mapping[tuple[str, str], Any] = field(default_factory=dict)
+    source: str | None = None
+
+    def layer(self, layer_id: str) -> PlannedLayer:
+        for layer in self.layers:
+            if layer.id == layer_id:
+                return layer
+        raise KeyError(layer_id)
+
+    @property
+    def description_order(self) -> tuple[PlannedLayer, ...]:
+        return tuple(sorted(self.layers, key=lambda layer: layer.index))
+
+
+def _error(raw: RawNode, reason: str) -> ModelError:
+    node = raw.node
+    ident = node.get("id") if isinstance(node.get("id"), str) else None
+    kind = node.get("type") if isinstance(node.get("type"), str) else None
+    return ModelError(reason, line=raw.line, column=raw.column, layer_index=raw.index,
+                      layer_id=ident, layer_type=kind)
+
+
+def _assign_parents(raw_nodes: list[RawNode]) -> None:
+    previous = None
+    for raw in raw_nodes:
+        node = raw.node
+        if "parents" not in node:
+            implicit = [] if previous is None or node.get("type") == "input" else [previous]
+            node["parents"] = implicit
+        previous = node["id"]
+
+
+def _apply_spec(raw: RawNode, spec: LayerSpec) -> list[ModelError]:
+    node = raw.node
+    for key, value in spec.defaults.items():
+        node.setdefault(key, value)
+    if spec.complete is not None:
+        spec.complete(node)
+    missing = [key for key in spec.required if key not in node]
+    if missing:
+        return [_error(raw, "missing " + " ".join(f":{k}" for k in missing)
+                       + f" (a :{spec.type} layer needs "
+                       + " ".join(f":{k}" for k in spec.required) + ")")]
+    problems = [_error(raw, reason) for reason in (spec.validate(node) if spec.validate else [])]
+    low, high = spec.parents
+    count = len(node["parents"])
+    if count < low or (high is not None and count > high):
+        if high is None:
+            wanted = f"at least {low} parent{'s' if low != 1 else ''}"
+        elif low == high:
+            wanted = f"exactly {low} parent{'s' if low != 1 else ''}"
+        else:
+            wanted = f"{low} to {high} parents"
+        listed = " ".join(f":{p}" for p in node["parents"])
+        problems.append(_error(raw, f"a :{spec.type} layer takes {wanted}. "
+                                    f"Received: :parents [{listed}]"))
+    return problems
+
+
+def _topological(raw_nodes: list[RawNode]) -> list[RawNode]:
+    by_id = {raw.node["id"]: raw for raw in raw_nodes}
+    waiting = {raw.node["id"]: len(set(raw.node["parents"])) for raw in raw_nodes}
+    children: dict[str, list[str]] = {ident: [] for ident in by_id}
+    for raw in raw_nodes:
+        for parent in set(raw.node["parents"]):
+            children[parent].append(raw.node["id"])
+    ready = [(raw.index, raw.node["id"]) for raw in raw_nodes if waiting[raw.node["id"]] == 0]
+    heapq.heapify(ready)
+    ordered = []
+    while ready:
+        _, ident = heapq.heappop(ready)
+        ordered.append(by_id[ident])
+        for child in children[ident]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, (by_id[child].index, child))
+    if len(ordered) != len(raw_nodes):
+        stuck = [raw for raw in raw_nodes if waiting[raw.node["id"]] > 0]
+        names = " ".join(f":{raw.node['id']}" for raw in stuck)
+        raise ModelErrors([_error(stuck[0], f"the :parents form a cycle through {names}")])
+    return ordered
+
+
+def _center_loss_shape(raw: RawNode, output: Shape, sizes: Mapping[str, int]):
+    options = raw.node.get("center-loss")
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise ModelError(":center-loss must be a map such as {:labels {:stream :labels}}. "
+                         f"Received: :center-loss {options!r}")
+    stream = _stream_name(options.get("labels"))
+    if stream is None:
+        raise ModelError(":center-loss needs :labels {:stream <label stream>}")
+    if stream not in sizes:
+        known = " ".join(f":{s}" for s in sizes)
+        raise ModelError(f":center-loss reads labels from stream :{stream}, which names no "
+                         f"layer. Streams are named by layer ids: {known}")
+    return (sizes[stream], output.size)
+
+
+def _stream_name(value) -> str | None:
+    if isinstance(value, Keyword):
+        return value.full
+    if isinstance(value, Mapping):
+        for key, inner in value.items():
+            name = key.full if isinstance(key, Keyword) else str(key)
+            if name == "stream" and isinstance(inner, Keyword):
+                return inner.full
+    return None
+
+
+def plan_network(
+    raw_nodes: list[RawNode],
+    *,
+    source: str | None = None,
+    max_parameters: int = DEFAULT_MAX_PARAMETERS,
+) -> Plan:
+    """Check, order and size a flattened description.
+
+    Raises:
+        ModelErrors: every problem found, each with its file, line, layer index and id.
+    """
+    if not raw_nodes:
+        raise ModelErrors([ModelError("the description has no layers")], source=source)
+    problems = assign_ids(raw_nodes)
+    _assign_parents(raw_nodes)
+    specs: dict[str, LayerSpec] = {}
+    known_ids = {raw.node["id"] for raw in raw_nodes}
+    for raw in raw_nodes:
+        try:
+            spec = get_spec(raw.node["type"])
+        except ModelError as error:
+            problems.append(_error(raw, error.reason))
+            continue
+        specs[raw.node["id"]] = spec
+        for parent in raw.node["parents"]:
+            if parent not in known_ids:
+                close = difflib.get_close_matches(parent, sorted(known_ids), n=3, cutoff=0.6)
+                hint = f" Did you mean {' or '.join(':' + c for c in close)}?" if close else ""
+                problems.append(_error(raw, f"parent :{parent} is not a layer in this "
+                                            f"description.{hint}"))
+            elif parent == raw.node["id"]:
+                problems.append(_error(raw, "a layer cannot be its own parent"))
+        problems += _apply_spec(raw, spec)
+    if problems:
+        raise ModelErrors(problems, source=source).with_context(source=source)
+
+    ordered = _topological(raw_nodes)
+    shapes: dict[str, Shape] = {}
+    planned: list[PlannedLayer] = []
+    total = 0
+    for raw in ordered:
+        node, spec = raw.node, specs[raw.node["id"]]
+        if any(parent not in shapes for parent in node["parents"]):
+            continue  # a parent already failed; its error explains this layer too
+        input_shapes = tuple(shapes[p] for p in node["parents"])
+        frozen = MappingProxyType(node)
+        try:
+            output = spec.infer_shape(frozen, input_shapes)
+            if not isinstance(output, Shape):
+                output = Shape(*output)
+            if output.size > MAX_ACTIVATION_SIZE or min(output) < 1:
+                raise ModelError(f"the output shape {output} is out of range (each of C, H, W "
+                                 f"at least 1, at most {MAX_ACTIVATION_SIZE} values)")
+            context = BuildContext(frozen, input_shapes, output)
+            param_shapes = {p.name: tuple(int(d) for d in p.shape(context)) for p in spec.params}
+            centers = _center_loss_shape(raw, output, {**{k: v.size for k, v in shapes.items()},
+                                                       node["id"]: output.size})
+            if centers is not None:
+                param_shapes["centers"] = centers
+        except (ModelError, ValueError, ArithmeticError) as error:
+            reason = error.reason if isinstance(error, ModelError) else str(error)
+            problems.append(_error(raw, reason))
+            continue
+        layer = PlannedLayer(raw.index, frozen, spec, tuple(node["parents"]), input_shapes,
+                             output, MappingProxyType(param_shapes), raw.line, raw.column)
+        total += layer.parameter_count
+        if total > max_parameters:
+            problems.append(layer.error(
+                f"the network would have more than {max_parameters:,} parameters "
+                f"(this layer alone has {layer.parameter_count:,}); raise max_parameters "
+                "if that is really meant"))
+            break
+        shapes[node["id"]] = output
+        planned.append(layer)
+    if problems:
+        raise ModelErrors(problems, source=source).with_context(source=source)
+
+    has_child = {parent for layer in planned for parent in layer.parents}
+    inputs = tuple(layer.id for layer in sorted(planned, key=lambda l: l.index)
+                   if layer.type == "input")
+    outputs = tuple(layer.id for layer in sorted(planned, key=lambda l: l.index)
+                    if layer.id not in has_child)
+    buffers = {(raw.node["id"], name): value for raw in raw_nodes
+               for name, value in raw.buffers.items()}
+    return Plan(tuple(planned), inputs, outputs, MappingProxyType(buffers), source)

@@ -1,0 +1,89 @@
+"""Small validation helpers shared by the layer modules.
+
+Each returns a list of problems (empty when the node is fine) worded with the message
+template of :mod:`bridge.errors`: what was expected, then ``Received: :key value``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bridge.edn.types import Keyword
+
+__all__ = ["keyword_name", "positive_int", "non_negative_int", "number_in", "one_of", "show"]
+
+
+def keyword_name(value: Any) -> str | None:
+    """``Keyword("max")`` → ``"max"``; a plain string passes through; else ``None``."""
+    if isinstance(value, Keyword):
+        return value.full
+    if isinstance(value, str):
+        return value.lstrip(":")
+    return None
+
+
+def show(value: Any) -> str:
+    """A value as EDN-ish text for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "nil"
+    if isinstance(value, str) and not isinstance(value, Keyword):
+        return f'"{value}"'
+    return str(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive_int(node: Mapping[str, Any], key: str) -> list[str]:
+    value = node.get(key)
+    if _is_int(value) and value >= 1:
+        return []
+    return [f":{key} must be a positive integer. Received: :{key} {show(value)}"]
+
+
+def non_negative_int(node: Mapping[str, Any], key: str) -> list[str]:
+    value = node.get(key)
+    if _is_int(value) and value >= 0:
+        return []
+    return [f":{key} must be a non-negative integer. Received: :{key} {show(value)}"]
+
+
+def number_in(
+    node: Mapping[str, Any],
+    key: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> list[str]:
+    """``key`` must be a real number within the bounds given."""
+    value = node.get(key)
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if ok:
+        return []
+    bounds = []
+    if low is not None:
+        bounds.append(f"{'>' if low_open else '>='} {low:g}")
+    if high is not None:
+        bounds.append(f"{'<' if high_open else '<='} {high:g}")
+    rule = " and ".join(bounds)
+    expected = f"a number {rule}" if rule else "a number"
+    return [f":{key} must be {expected}. Received: :{key} {show(value)}"]
+
+
+def one_of(node: Mapping[str, Any], key: str, allowed: Iterable[str]) -> list[str]:
+    allowed = tuple(allowed)
+    value = node.get(key)
+    if keyword_name(value) in allowed and isinstance(value, Keyword):
+        return []
+    choices = " ".join(f":{a}" for a in allowed)
+    return [f":{key} must be one of {choices}. Received: :{key} {show(value)}"]

@@ -1,0 +1,340 @@
+"""``Network``: a checked plan turned into a ``torch.nn.Module``.
+
+Layers live in ``layer_modules``, a ``ModuleDict`` keyed by Cortex layer id, so
+``state_dict()`` keys read ``layer_modules.linear-1.weight``. ``forward`` walks the plan
+computed once by :mod:`bridge.graph`; it never re-traverses the graph per batch.
+
+Activations travel as ``[N, C, H, W]`` (Cortex's planar CHW order); outputs come back
+flat, ``[N, C·H·W]``, as Cortex returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from bridge.description.shapes import Shape
+from bridge.errors import DataError, ModelError
+from bridge.graph import Plan, PlannedLayer
+from bridge.layers.initializers import initialize, scheme_name
+from bridge.layers.registry import ParamSpec
+
+__all__ = ["Network", "Layer"]
+
+# The activations Cortex looks for downstream to choose a weight initialisation.
+_AUTO_INIT = {"type": "auto-weight-initialization"}
+_CENTERS = ParamSpec("centers", "centers", shape=lambda ctx: (), init={"type": "constant",
+                                                                         "value": 0.0},
+                     trainable=False)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A read-only record of one layer, in description order.
+
+    Attributes:
+        id: the layer id without the colon (``"linear-1"``).
+        type: the layer type without the colon (``"linear"``).
+        output_shape: ``(channels, height, width)``.
+        parameter_count: Cortex's count (running statistics and centers included).
+        parents: the ids feeding it, in ``:parents`` order.
+        index: 1-based position in the flattened description.
+        node: the canonical node map (str keys in Cortex's spelling).
+    """
+
+    id: str
+    type: str
+    output_shape: Shape
+    parameter_count: int
+    parents: tuple[str, ...]
+    index: int
+    node: Mapping[str, Any]
+
+    @property
+    def output_size(self) -> int:
+        return self.output_shape.size
+
+
+class Network(nn.Module):
+    """A Cortex network description running on PyTorch."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        seed: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+        header: Mapping[str, Any] | None = None,
+    ):
+        """Build every layer and initialise every parameter.
+
+        **Arguments:**
+
+        - plan: a checked plan from :func:`bridge.graph.plan_network`.
+        - seed: seeds the one ``torch.Generator`` all initialisation draws from; ``None``
+          draws a fresh seed. The global RNG is never touched.
+        - device, dtype: where and in which precision the parameters live.
+        - header: the non-description keys of the model file (``:name``, ``:train`` …).
+        """
+        super().__init__()
+        self.plan = plan
+        self.header = dict(header or {})
+        self.source = plan.source
+        factory_kwargs = {"device": device, "dtype": dtype}
+        self.layer_modules = nn.ModuleDict()
+        for planned in plan.layers:
+            try:
+                module = planned.spec.build(planned.context(factory_kwargs))
+            except ModelError as error:
+                raise error.with_context(line=planned.line, column=planned.column,
+                                         layer_index=planned.index, layer_id=planned.id,
+                                         layer_type=planned.type) from None
+            if "centers" in planned.param_shapes:
+                module.register_buffer(
+                    "centers", torch.zeros(planned.param_shapes["centers"], **factory_kwargs))
+            self.layer_modules[planned.id] = module
+        self.layers = tuple(
+            Layer(p.id, p.type, p.output_shape, p.parameter_count, p.parents, p.index, p.node)
+            for p in plan.description_order
+        )
+        self._planned = {p.id: p for p in plan.layers}
+        self._steps = tuple((p.id, p.parents, p.output_shape) for p in plan.layers
+                            if p.type != "input")
+        self.input_ids = plan.inputs
+        self.output_ids = plan.outputs
+        self.input_shapes = {i: self._planned[i].output_shape for i in plan.inputs}
+        self.input_sizes = {i: s.size for i, s in self.input_shapes.items()}
+        self.output_sizes = {o: self._planned[o].output_shape.size for o in plan.outputs}
+        self._last_use = self._last_uses()
+        self.seed = seed
+        self.reset_parameters(seed=seed)
+
+    # --- parameters ---------------------------------------------------------------------
+
+    def _param_specs(self, planned: PlannedLayer) -> tuple[ParamSpec, ...]:
+        extra = (_CENTERS,) if "centers" in planned.param_shapes else ()
+        return planned.spec.params + extra
+
+    def _live(self, planned: PlannedLayer, spec: ParamSpec) -> torch.Tensor:
+        module = self.layer_modules[planned.id]
+        return spec.cortex_view(getattr(module, spec.attr))
+
+    def reset_parameters(self, *, seed: int | None = None) -> None:
+        """(Re)initialise every parameter: inline values where the description gives
+        them, else Cortex's scheme, drawing in description order from one generator."""
+        generator = torch.Generator()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(int(seed))
+        for planned in self.plan.description_order:
+            for spec in self._param_specs(planned):
+                live = self._live(planned, spec)
+                expected = planned.param_shapes[spec.name]
+                given = self.plan.buffers.get((planned.id, spec.name))
+                if given is not None:
+                    values = self._inline_values(planned, spec.name, given, expected)
+                else:
+                    values = initialize(expected, self._init_options(planned, spec),
+                                        generator=generator)
+                with torch.no_grad():
+                    live.copy_(values.reshape(live.shape))
+
+    def _init_options(self, planned: PlannedLayer, spec: ParamSpec) -> Mapping[str, Any]:
+        options = planned.node.get(spec.name)
+        chosen = spec.init
+        if isinstance(options, Mapping) and isinstance(options.get("initialization"), Mapping):
+            chosen = options["initialization"]
+        if scheme_name(chosen) == "auto-weight-initialization":
+            return {"type": self._auto_scheme(planned.id)}
+        return chosen
+
+    def _auto_scheme(self, layer_id: str) -> str:
+        """Cortex's ``:auto-weight-initialization``: the first activation found walking
+        depth-first from the layer through its descendants (cortex-spec §1.13)."""
+        children: dict[str, list[str]] = {}
+        for layer in self.layers:
+            for parent in layer.parents:
+                children.setdefault(parent, []).append(layer.id)
+        stack, seen = [layer_id], set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            activation = self._planned[current].spec.init_activation
+            if activation is not None:
+                return activation
+            stack.extend(reversed(children.get(current, [])))
+        return "xavier"
+
+    def _inline_values(self, planned, name, given, expected) -> torch.Tensor:
+        try:
+            if isinstance(given, torch.Tensor):
+                values = given.detach().to("cpu")
+            else:
+                array = np.asarray(given, dtype=np.float64)
+                if array.dtype == object:
+                    raise ValueError("ragged")
+                values = torch.from_numpy(array)
+        except (ValueError, TypeError):
+            raise planned.error(f":{name} must be a rectangular array of numbers") from None
+        got = tuple(values.shape)
+        if _squeeze_leading(got) != _squeeze_leading(expected):
+            raise planned.error(
+                f":{name} has shape {_edn_shape(got)} but this layer needs "
+                f"{_edn_shape(expected)}")
+        return values
+
+    def parameters_by_layer(self) -> dict[str, dict[str, torch.Tensor]]:
+        """``{layer_id: {cortex_name: live tensor in Cortex's layout}}``, description order.
+
+        The tensors share memory with the module: writing into them changes the network.
+        Convolution weights appear as ``[K, C·k·k]`` views of ``[K, C, k, k]``.
+        """
+        result: dict[str, dict[str, torch.Tensor]] = {}
+        for planned in self.plan.description_order:
+            specs = self._param_specs(planned)
+            if specs:
+                result[planned.id] = {s.name: self._live(planned, s) for s in specs}
+        return result
+
+    def layer_module(self, layer_id: str) -> nn.Module:
+        return self.layer_modules[layer_id]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        for tensor in self.state_dict().values():
+            if tensor.is_floating_point():
+                return tensor.dtype
+        return torch.float32
+
+    @property
+    def device(self) -> torch.device:
+        for tensor in self.state_dict().values():
+            return tensor.device
+        return torch.device("cpu")
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(layer.parameter_count for layer in self.layers)
+
+    # --- forward ------------------------------------------------------------------------
+
+    def _last_uses(self) -> dict[str, int]:
+        """For each layer, the last step that reads its output (to free it early)."""
+        last: dict[str, int] = {}
+        for step, (_, parents, _) in enumerate(self._steps):
+            for parent in parents:
+                last[parent] = step
+        return last
+
+    def _prepare(self, layer_id: str, value) -> torch.Tensor:
+        tensor = torch.as_tensor(value, device=self.device)
+        if not tensor.is_floating_point() or tensor.dtype != self.dtype:
+            tensor = tensor.to(self.dtype)
+        shape = self.input_shapes[layer_id]
+        if tensor.dim() < 1 or tensor.numel() != tensor.shape[0] * shape.size:
+            raise DataError(
+                f"input :{layer_id} takes {shape.size} values per sample "
+                f"({shape.channels}x{shape.height}x{shape.width}); received a tensor of "
+                f"shape {list(tensor.shape)}")
+        return tensor.reshape(tensor.shape[0], *shape)
+
+    def _run(self, x, keep_all: bool) -> tuple[dict[str, torch.Tensor], bool]:
+        if isinstance(x, Mapping):
+            given = {str(k).lstrip(":"): v for k, v in x.items()}
+            missing = [i for i in self.input_ids if i not in given]
+            if missing:
+                raise DataError("missing input " + " ".join(f":{m}" for m in missing)
+                                + "; the network's inputs are "
+                                + " ".join(f":{i}" for i in self.input_ids))
+            values = {i: self._prepare(i, given[i]) for i in self.input_ids}
+            as_dict = True
+        else:
+            if len(self.input_ids) != 1:
+                raise DataError("this network has several inputs ("
+                                + " ".join(f":{i}" for i in self.input_ids)
+                                + "); pass a dict keyed by input id")
+            values = {self.input_ids[0]: self._prepare(self.input_ids[0], x)}
+            as_dict = False
+        batch = next(iter(values.values())).shape[0]
+        outputs = set(self.output_ids)
+        for step, (layer_id, parents, shape) in enumerate(self._steps):
+            module = self.layer_modules[layer_id]
+            result = module(*(values[p] for p in parents))
+            values[layer_id] = result.reshape(batch, *shape)
+            if not keep_all:
+                for parent in set(parents):
+                    if self._last_use.get(parent) == step and parent not in outputs:
+                        del values[parent]
+        return values, as_dict
+
+    def forward(self, x):
+        """Run the network.
+
+        **Arguments:**
+
+        - x: ``[N, C·H·W]`` or ``[N, C, H, W]`` for a network with one input, or a dict
+          ``{input_id: tensor}``.
+
+        **Returns:**
+
+        ``[N, C·H·W]`` for one input and one output; a dict ``{leaf_id: [N, size]}``
+        when ``x`` is a dict or the network has several outputs.
+        """
+        values, as_dict = self._run(x, keep_all=False)
+        flat = {o: values[o].reshape(values[o].shape[0], -1) for o in self.output_ids}
+        if as_dict or len(flat) != 1:
+            return flat
+        return next(iter(flat.values()))
+
+    def forward_all(self, x) -> dict[str, torch.Tensor]:
+        """Every layer's output, flat ``[N, size]``, keyed by layer id (for losses on
+        inner layers such as center loss)."""
+        values, _ = self._run(x, keep_all=True)
+        return {k: v.reshape(v.shape[0], -1) for k, v in values.items()}
+
+    # --- description --------------------------------------------------------------------
+
+    def summary(self) -> str:
+        """A table of the layers: id, type, output shape, parameter count, and the total."""
+        rows = [("#", "id", "type", "output (CxHxW)", "parameters")]
+        for layer in self.layers:
+            rows.append((str(layer.index), f":{layer.id}", f":{layer.type}",
+                         str(layer.output_shape), f"{layer.parameter_count:,}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        lines = []
+        for n, row in enumerate(rows):
+            cells = [row[i].rjust(widths[i]) if i in (0, 4) else row[i].ljust(widths[i])
+                     for i in range(5)]
+            lines.append("  ".join(cells).rstrip())
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        total = f"{self.parameter_count:,}"
+        lines.append("  ".join("-" * w for w in widths))
+        lines.append(f"total parameters: {total}")
+        return "\n".join(lines)
+
+    def extra_repr(self) -> str:
+        ins = " ".join(f":{i}" for i in self.input_ids)
+        outs = " ".join(f":{o}" for o in self.output_ids)
+        return f"inputs=[{ins}], outputs=[{outs}], parameters={self.parameter_count:,}"
+
+
+def _squeeze_leading(shape: tuple[int, ...]) -> tuple[int, ...]:
+    index = 0
+    while index < len(shape) - 1 and shape[index] == 1:
+        index += 1
+    return tuple(shape[index:])
+
+
+def _edn_shape(shape: tuple[int, ...]) -> str:
+    return "[" + " ".join(str(d) for d in shape) + "]"
+

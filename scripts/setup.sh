@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what cortex-bridge needs, idempotently: Java and Clojure from Debian's
+# packages when missing, then a virtual environment in .venv with the package and its
+# test tools. Used by `make demo` and `make test`; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+if ! command -v clojure >/dev/null 2>&1 && [ ! -f /usr/share/java/clojure.jar ]; then
+    missing+=(clojure)
+fi
+[ -f /usr/share/java/nrepl.jar ] || missing+=(libnrepl-clojure)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]} from Debian's packages" >&2
+    if [ "$(id -u)" -eq 0 ]; then
+        SUDO=""
+    elif command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "setup: please install as root: apt-get update && apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+# The CPU build of torch unless told otherwise (an unpinned torch pulls a multi-GB CUDA
+# build); set TORCH_SPEC, e.g. TORCH_SPEC=torch, to choose another.
+if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+    .venv/bin/pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+fi
+.venv/bin/pip install -q -e ".[test]"
