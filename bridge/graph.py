@@ -127,7 +127,10 @@ def _apply_spec(raw: RawNode, spec: LayerSpec) -> list[ModelError]:
     problems = [_error(raw, reason) for reason in (spec.validate(node) if spec.validate else [])]
     low, high = spec.parents
     count = len(node["parents"])
-    if count < low or (high is not None and count > high):
+    if count == 0 and low >= 1 and raw.index == 1:
+        problems.append(_error(raw, f"a :{spec.type} layer needs a parent, and the first layer "
+                                    "has none; start the description with an (input …) layer"))
+    elif count < low or (high is not None and count > high):
         if high is None:
             wanted = f"at least {low} parent{'s' if low != 1 else ''}"
         elif low == high:

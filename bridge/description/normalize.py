@@ -70,7 +70,17 @@ def _layer_name(symbol) -> str:
 
 
 def _show(value) -> str:
-    text = repr(value) if not isinstance(value, Keyword | Symbol) else str(value)
+    """A value as EDN-ish text for messages, cut to 60 characters."""
+    if isinstance(value, Keyword | Symbol):
+        text = str(value)
+    elif isinstance(value, str):
+        text = '"' + value + '"'
+    elif value is None:
+        text = "nil"
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

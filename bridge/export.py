@@ -1,0 +1,194 @@
+"""Trained networks as EDN: the description with every parameter inline, plus a header.
+
+A saved network reads::
+
+    {:cortex-bridge/format 1
+     :cortex-bridge/version "0.1.0"
+     :torch/version "2.13.0"
+     :created "2026-11-24T10:00:00Z"
+     :name "digits-mlp"
+     :train {…}  :history […]  :metrics {…}
+     :description
+     [{:type :input :id :data :parents [] :output-size 64 …}
+      {:type :linear :id :linear-1 :parents [:data] :output-size 128
+       :weights #cortex-bridge/tensor {:dtype :float32 :shape [128 64] :data "…" :crc32 …}
+       :bias #cortex-bridge/tensor {…}}
+      …]}
+
+With ``encoding="vector"`` parameters are nested EDN vectors in Cortex's layout (linear
+``[out in]``, convolution ``[K C·k·k]``), readable by any EDN reader and by Cortex's own
+builders. Both encodings are bit-exact. :func:`bridge.load_model` reads either back.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from bridge.atomic import write_atomically
+from bridge.edn.types import EdnList, Keyword, Vector
+from bridge.network import Network
+
+__all__ = [
+    "network_to_edn",
+    "network_from_edn",
+    "save_network",
+    "load_network",
+    "network_document",
+    "ENCODINGS",
+]
+
+ENCODINGS = ("tensor", "vector")
+FORMAT_VERSION = 1
+# Header keys written in this order, before :description (which comes last so a reader
+# sees the metadata without scrolling past megabytes of weights).
+_HEADER_ORDER = ("cortex-bridge/format", "cortex-bridge/version", "torch/version", "created",
+                 "name", "train", "history", "metrics")
+# Keys the graph adds that a description does not need to carry.
+_FRONT_KEYS = ("type", "id", "parents")
+
+
+def _kw(name: str) -> Keyword:
+    return Keyword(name)
+
+
+def _edn_value(value: Any) -> Any:
+    """Plain-Python option maps (str keys) back to EDN maps with keyword keys."""
+    if isinstance(value, Keyword):
+        return value
+    if isinstance(value, Mapping):
+        return {(_kw(k) if isinstance(k, str) else k): _edn_value(v) for k, v in value.items()}
+    if isinstance(value, Vector | EdnList):
+        return value
+    if isinstance(value, list):
+        return [_edn_value(v) for v in value]
+    return value
+
+
+def _encode_parameter(tensor: torch.Tensor, encoding: str) -> Any:
+    from bridge.edn.tensor_tag import encode_tensor, vector_encode
+
+    tensor = tensor.detach()
+    if encoding == "tensor":
+        return encode_tensor(tensor)
+    return vector_encode(tensor)
+
+
+def _node_document(net: Network, layer, encoding: str) -> dict:
+    node = layer.node
+    doc: dict[Any, Any] = {_kw("type"): _kw(node["type"]), _kw("id"): _kw(node["id"]),
+                           _kw("parents"): Vector(_kw(p) for p in node["parents"])}
+    params = net.parameters_by_layer().get(layer.id, {})
+    for key, value in node.items():
+        if key in _FRONT_KEYS:
+            continue
+        if key == "center-loss" and "centers" in params:
+            doc[_kw(key)] = {**_edn_value(value),
+                             _kw("centers"): _encode_parameter(params["centers"], encoding)}
+            continue
+        if key in params:
+            continue  # written below, with its options
+        doc[_kw(key)] = _edn_value(value)
+    for name, tensor in params.items():
+        if name == "centers":
+            continue
+        encoded = _encode_parameter(tensor, encoding)
+        options = node.get(name)
+        if isinstance(options, Mapping) and options:
+            doc[_kw(name)] = {**_edn_value(options), _kw("buffer"): encoded}
+        else:
+            doc[_kw(name)] = encoded
+    return doc
+
+
+def network_document(
+    net: Network,
+    *,
+    encoding: str = "tensor",
+    history: list | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+) -> dict:
+    """The EDN data of a saved network (keyword keys), before it is printed."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}; got {encoding!r}")
+    from bridge import __version__
+
+    header: dict[str, Any] = {k: v for k, v in net.header.items() if k != "description"}
+    header["cortex-bridge/format"] = FORMAT_VERSION
+    header["cortex-bridge/version"] = __version__
+    header["torch/version"] = torch.__version__.split("+")[0]
+    header["created"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if train is not None:
+        header["train"] = train
+    if history is not None:
+        header["history"] = history
+    if metrics is not None:
+        header["metrics"] = metrics
+    document: dict[Any, Any] = {}
+    for key in _HEADER_ORDER:
+        if key in header:
+            document[_kw(key)] = _edn_value(header.pop(key))
+    for key, value in header.items():
+        document[_kw(key)] = _edn_value(value)
+    document[_kw("description")] = [_node_document(net, layer, encoding) for layer in net.layers]
+    return document
+
+
+def network_to_edn(
+    net: Network,
+    *,
+    encoding: str = "tensor",
+    history: list | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    train: Mapping[str, Any] | None = None,
+) -> str:
+    """The network as EDN text, every parameter inline.
+
+    Args:
+        net: the network.
+        encoding: ``"tensor"`` (compact tagged base64, bit-exact) or ``"vector"``
+            (nested EDN vectors any reader takes, bit-exact).
+        history, metrics, train: header entries to record (training history per epoch,
+            final metrics, training settings).
+
+    Returns:
+        EDN text that :func:`bridge.load_model` and ``clojure.edn/read-string`` (with
+        ``cortex.bridge.edn/readers`` for the tensor tag) read back.
+    """
+    from bridge.edn import dumps
+
+    document = network_document(net, encoding=encoding, history=history, metrics=metrics,
+                                 train=train)
+    return dumps(document, indent=1) + "\n"
+
+
+def network_from_edn(text: str, **kwargs) -> Network:
+    """The inverse of :func:`network_to_edn` (same as :func:`bridge.load_model` on text)."""
+    from bridge.loading import load_model
+
+    return load_model(text, **kwargs)
+
+
+def save_network(net: Network, path: str | os.PathLike, *, encoding: str = "tensor",
+                 **header) -> None:
+    """Write ``net`` to ``path`` as EDN, atomically (the old file survives a crash).
+
+    Args:
+        net: the network.
+        path: where to write (parent directories are created).
+        encoding: ``"tensor"`` or ``"vector"``.
+        **header: ``history=``, ``metrics=``, ``train=`` entries for the header.
+    """
+    write_atomically(path, network_to_edn(net, encoding=encoding, **header))
+
+
+def load_network(path: str | os.PathLike, **kwargs) -> Network:
+    """Read a network saved by :func:`save_network`; the header is in ``net.header``."""
+    from bridge.loading import load_model
+
+    return load_model(os.fspath(path), **kwargs)

@@ -1,0 +1,58 @@
+"""``export_onnx``: a network as an ONNX model for deployment.
+
+Inputs are named after the input layers and outputs after the leaves, with a dynamic
+batch axis; outputs are Cortex's flat ``[N, C·H·W]``. Dropout is left out (inference).
+Needs the ``onnx`` package (``pip install cortex-bridge[onnx]``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import torch
+from torch import nn
+
+from bridge.atomic import write_atomically
+
+__all__ = ["export_onnx"]
+
+
+class _Positional(nn.Module):
+    """Positional inputs and a tuple of outputs, as the ONNX exporter wants them."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, *inputs):
+        outputs = self.net(dict(zip(self.net.input_ids, inputs, strict=True)))
+        return tuple(outputs[leaf] for leaf in self.net.output_ids)
+
+
+def export_onnx(net, path: str | os.PathLike, *, opset: int = 17) -> None:
+    """Write ``net`` to ``path`` as ONNX (atomically).
+
+    Raises:
+        RuntimeError: the ``onnx`` package is missing, with the command that installs it.
+    """
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise RuntimeError("ONNX export needs the onnx package: pip install onnx "
+                           "(or pip install 'cortex-bridge[onnx]')") from None
+    was_training = net.training
+    net.eval()
+    try:
+        examples = tuple(torch.zeros(2, net.input_sizes[i], dtype=net.dtype, device=net.device)
+                         for i in net.input_ids)
+        names_in = list(net.input_ids)
+        names_out = list(net.output_ids)
+        axes = {name: {0: "batch"} for name in names_in + names_out}
+        buffer = io.BytesIO()
+        torch.onnx.export(_Positional(net), examples, buffer, input_names=names_in,
+                          output_names=names_out, dynamic_axes=axes, opset_version=opset,
+                          dynamo=False)
+    finally:
+        net.train(was_training)
+    write_atomically(path, buffer.getvalue())

@@ -1,0 +1,79 @@
+"""Rules of the package's shape that code review would otherwise have to remember."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import bridge
+
+PACKAGE = Path(bridge.__file__).resolve().parent
+
+# The Python API that code outside the repository relies on (DESIGN.md, "a contract").
+CONTRACT = ["load_model", "Network", "ModelError", "train", "evaluate", "predict",
+            "save_network", "load_network", "network_to_edn", "datasets", "jvm"]
+
+
+def modules():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def imported_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_public_api_holds_the_contract():
+    assert set(CONTRACT) <= set(bridge.__all__)
+    for name in bridge.__all__:
+        assert getattr(bridge, name) is not None, name
+
+
+def test_import_bridge_needs_no_java():
+    code = "import sys, bridge; print('jpype' in sys.modules, 'bridge.training' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_only_bridge_jvm_imports_jpype():
+    offenders = [p for p in modules() if "jvm" not in p.relative_to(PACKAGE).parts
+                 and any(n == "jpype" or n.startswith("jpype.") for n in imported_names(p))]
+    assert offenders == []
+
+
+def test_no_pickle_and_no_torch_load():
+    offenders = []
+    for path in modules():
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        if {"pickle", "dill", "cloudpickle"} & imported_names(path):
+            offenders.append(f"{path.name}: imports pickle")
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr == "load"
+                    and isinstance(node.value, ast.Name) and node.value.id == "torch"):
+                offenders.append(f"{path.name}:{node.lineno}: torch.load")
+    assert offenders == []
+
+
+def test_edn_package_imports_nothing_above_it():
+    for path in (PACKAGE / "edn").glob("*.py"):
+        for name in imported_names(path):
+            if name.startswith("bridge."):
+                assert name.startswith(("bridge.edn", "bridge.errors")), (path.name, name)
+
+
+def test_every_layer_module_is_imported_by_the_package():
+    listed = (PACKAGE / "layers" / "__init__.py").read_text()
+    for path in (PACKAGE / "layers").glob("*.py"):
+        if path.stem.startswith("_") or path.stem in ("registry", "initializers"):
+            continue
+        assert path.stem in listed, f"bridge/layers/__init__.py does not import {path.stem}"
