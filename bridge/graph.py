@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bridge.description.ids import assign_ids
-from bridge.description.normalize import RawNode
+from bridge.description.normalize import PARAMETER_KEYS, RawNode, take_parameter
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
@@ -119,6 +119,12 @@ def _apply_spec(raw: RawNode, spec: LayerSpec) -> list[ModelError]:
         node.setdefault(key, value)
     if spec.complete is not None:
         spec.complete(node)
+    for param in spec.params:  # a user layer's own parameter names, given inline
+        if param.name in node and param.name not in PARAMETER_KEYS:
+            try:
+                take_parameter(raw, param.name)
+            except ModelError as error:
+                return [_error(raw, error.reason)]
     missing = [key for key in spec.required if key not in node]
     if missing:
         return [_error(raw, "missing " + " ".join(f":{k}" for k in missing)
@@ -209,6 +215,8 @@ def plan_network(
     if not raw_nodes:
         raise ModelErrors([ModelError("the description has no layers")], source=source)
     problems = assign_ids(raw_nodes)
+    if problems:  # parents and shapes would only repeat the confusion
+        raise ModelErrors(problems, source=source).with_context(source=source)
     _assign_parents(raw_nodes)
     specs: dict[str, LayerSpec] = {}
     known_ids = {raw.node["id"] for raw in raw_nodes}

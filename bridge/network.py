@@ -88,17 +88,12 @@ class Network(nn.Module):
         self.source = plan.source
         factory_kwargs = {"device": device, "dtype": dtype}
         self.layer_modules = nn.ModuleDict()
-        for planned in plan.layers:
-            try:
-                module = planned.spec.build(planned.context(factory_kwargs))
-            except ModelError as error:
-                raise error.with_context(line=planned.line, column=planned.column,
-                                         layer_index=planned.index, layer_id=planned.id,
-                                         layer_type=planned.type) from None
-            if "centers" in planned.param_shapes:
-                module.register_buffer(
-                    "centers", torch.zeros(planned.param_shapes["centers"], **factory_kwargs))
-            self.layer_modules[planned.id] = module
+        # torch modules initialise themselves from the global RNG; that work is thrown
+        # away (reset_parameters below draws from our own generator), and the global
+        # state is restored so loading a model never disturbs a user's random stream.
+        with torch.random.fork_rng(devices=[]):
+            for planned in plan.layers:
+                self.layer_modules[planned.id] = self._build_layer(planned, factory_kwargs)
         self.layers = tuple(
             Layer(p.id, p.type, p.output_shape, p.parameter_count, p.parents, p.index, p.node)
             for p in plan.description_order
@@ -114,6 +109,19 @@ class Network(nn.Module):
         self._last_use = self._last_uses()
         self.seed = seed
         self.reset_parameters(seed=seed)
+
+    @staticmethod
+    def _build_layer(planned: PlannedLayer, factory_kwargs) -> nn.Module:
+        try:
+            module = planned.spec.build(planned.context(factory_kwargs))
+        except ModelError as error:
+            raise error.with_context(line=planned.line, column=planned.column,
+                                     layer_index=planned.index, layer_id=planned.id,
+                                     layer_type=planned.type) from None
+        if "centers" in planned.param_shapes:
+            module.register_buffer(
+                "centers", torch.zeros(planned.param_shapes["centers"], **factory_kwargs))
+        return module
 
     # --- parameters ---------------------------------------------------------------------
 

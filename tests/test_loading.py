@@ -24,7 +24,7 @@ BAD_MODELS = [
      "2:2: layer 2 (:linear-1 :linear): :output-size must be a positive integer. "
      "Received: :output-size 2.5"),
     ("[(input 784) {:type :lineer :output-size 3}]",
-     r"1:14: layer 2 \(:linear-1 :lineer\): unknown layer type :lineer\. Did you mean :linear\?"),
+     r"1:14: layer 2 \(:lineer-1 :lineer\): unknown layer type :lineer\. Did you mean :linear\?"),
     ("[(input 784) {:output-size 3}]",
      "1:14: layer 2: a layer map needs a :type, e.g. {:type :linear :output-size 10}"),
     ("[(input 784) {:type \"linear\" :output-size 3}]",
@@ -32,7 +32,7 @@ BAD_MODELS = [
     ("[(input 784) (linear 10 :id \"fc\")]",
      "1:14: layer 2: :id must be a keyword such as :fc. Received: :id \"fc\""),
     ("[(input 784) (linear 10 :id :a) (linear 3 :id :a)]",
-     "1:32: layer 3 (:a :linear): duplicate layer id :a; layer 2 already has it"),
+     "1:33: layer 3 (:a :linear): duplicate layer id :a; layer 2 already has it"),
     ("[(input 784) (linear 10 :parents [:nope])]",
      "1:14: layer 2 (:linear-1 :linear): parent :nope is not a layer in this description."),
     ("[(input 784) (linear 10 :parents [:inptu-1])]",
@@ -47,7 +47,8 @@ BAD_MODELS = [
     ("[(input 784) (linear 10 :weights \"abc\")]",
      "1:14: layer 2: :weights must be numbers: a vector such as [[1 2] [3 4]], {:buffer …}, or "
      "a #cortex-bridge/tensor literal. Received: \"abc\""),
-    ("[(input 28 28 1) (convolutional 5 0 0 20)]",
+    ("[(input 28 28 1) {:type :convolutional :kernel-dim 5 :pad 0 :stride-x 0 :stride-y 1\n"
+     "                   :num-kernels 20}]",
      "1:18: layer 2 (:convolutional-1 :convolutional): :stride-x must be a positive integer. "
      "Received: :stride-x 0"),
     ("[(input 4 4 1) (convolutional 5 0 1 2)]",

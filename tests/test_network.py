@@ -125,8 +125,8 @@ def test_biases_start_at_zero_and_prelu_at_a_quarter():
 
 def test_prelu_forward_and_layout():
     net = bridge.load_model("[(input 2 1 2) (prelu :neg-scale [0.5 0.1])]")
-    x = torch.tensor([[-2.0, -4.0, 3.0, -10.0]])  # channel 0: -2 3, channel 1: -4 -10
-    assert torch.allclose(net(x), torch.tensor([[-1.0, 3.0, -0.4, -1.0]]))
+    x = torch.tensor([[-2.0, -4.0, 3.0, -10.0]])  # planar: channel 0 is -2 -4, channel 1 is 3 -10
+    assert torch.allclose(net(x), torch.tensor([[-1.0, -2.0, 3.0, -1.0]]))
 
 
 def test_summary_lists_every_layer_and_the_total():

@@ -21,14 +21,13 @@ import torch
 
 from bridge.description.constructors import (
     CONSTRUCTORS,
-    TAKES_LAYERS,
     ConstructorError,
     split_args,
 )
 from bridge.edn.types import EdnList, Keyword, Symbol, position
 from bridge.errors import ModelError
 
-__all__ = ["RawNode", "flatten_description", "PARAMETER_KEYS", "option_map"]
+__all__ = ["RawNode", "flatten_description", "PARAMETER_KEYS", "option_map", "take_parameter"]
 
 # Node keys that name a parameter (cortex-spec §2.4); centers live under :center-loss.
 PARAMETER_KEYS = ("weights", "bias", "scale", "means", "variances", "neg-scale")
@@ -124,7 +123,10 @@ def _call(form: EdnList, here) -> list:
     line, column = here
     if not form:
         raise ModelError("an empty list () is not a layer", line=line, column=column)
-    name = _layer_name(form[0]).strip()
+    try:
+        name = _layer_name(form[0]).strip()
+    except ModelError as error:
+        raise error.with_context(line=line, column=column) from None
     constructor = CONSTRUCTORS.get(name)
     if constructor is None:
         from difflib import get_close_matches
@@ -138,10 +140,7 @@ def _call(form: EdnList, here) -> list:
             column=column,
         )
     try:
-        if name in TAKES_LAYERS:
-            args, kvs = list(form[1:]), {}
-        else:
-            args, kvs = split_args(name, list(form[1:]))
+        args, kvs = split_args(name, list(form[1:]))
         produced = constructor(args, kvs)
     except ConstructorError as error:
         raise ModelError(str(error), line=line, column=column) from None
@@ -178,9 +177,7 @@ def _node_from_map(form: Mapping, index: int, here) -> RawNode:
     try:
         _tidy(raw)
     except ModelError as error:
-        raise error.with_context(line=line, column=column, layer_index=index,
-                                 layer_id=node.get("id") if isinstance(node.get("id"), str)
-                                 else None) from None
+        raise error.with_context(line=line, column=column, layer_index=index) from None
     return raw
 
 
@@ -211,7 +208,7 @@ def _tidy(raw: RawNode) -> None:
         node["parents"] = [p.full for p in parents]
     for name in PARAMETER_KEYS:
         if name in node:
-            _take_parameter(raw, name)
+            take_parameter(raw, name)
     if isinstance(node.get("center-loss"), Mapping):
         options = option_map(node["center-loss"], where=":center-loss")
         if "centers" in options:
@@ -219,7 +216,7 @@ def _tidy(raw: RawNode) -> None:
         node["center-loss"] = options
 
 
-def _take_parameter(raw: RawNode, name: str) -> None:
+def take_parameter(raw: RawNode, name: str) -> None:
     value = raw.node[name]
     if isinstance(value, Mapping):
         options = option_map(value, where=f":{name}")
