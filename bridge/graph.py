@@ -20,7 +20,7 @@ import difflib
 import heapq
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -201,6 +201,28 @@ def _stream_name(value) -> str | None:
     return None
 
 
+def _add_center_shapes(planned, raws, shapes, problems, budget) -> list[PlannedLayer]:
+    """Center-loss centers ``[classes, features]``: the label stream may name a layer
+    further down, so this runs once every shape is known."""
+    sizes = {ident: shape.size for ident, shape in shapes.items()}
+    result = []
+    for layer in planned:
+        try:
+            centers = _center_loss_shape(raws[layer.id], layer.output_shape, sizes)
+        except ModelError as error:
+            problems.append(layer.error(error.reason))
+            centers = None
+        if centers is not None:
+            budget -= centers[0] * centers[1]
+            if budget < 0:
+                problems.append(layer.error("the center-loss centers take the network over "
+                                            "its parameter limit"))
+            layer = replace(layer, param_shapes=MappingProxyType(
+                {**layer.param_shapes, "centers": centers}))
+        result.append(layer)
+    return result
+
+
 def plan_network(
     raw_nodes: list[RawNode],
     *,
@@ -258,10 +280,6 @@ def plan_network(
                                  f"at least 1, at most {MAX_ACTIVATION_SIZE} values)")
             context = BuildContext(frozen, input_shapes, output)
             param_shapes = {p.name: tuple(int(d) for d in p.shape(context)) for p in spec.params}
-            centers = _center_loss_shape(raw, output, {**{k: v.size for k, v in shapes.items()},
-                                                       node["id"]: output.size})
-            if centers is not None:
-                param_shapes["centers"] = centers
         except (ModelError, ValueError, ArithmeticError) as error:
             reason = error.reason if isinstance(error, ModelError) else str(error)
             problems.append(_error(raw, reason))
@@ -277,6 +295,11 @@ def plan_network(
             break
         shapes[node["id"]] = output
         planned.append(layer)
+    if problems:
+        raise ModelErrors(problems, source=source).with_context(source=source)
+
+    planned = _add_center_shapes(planned, {raw.node["id"]: raw for raw in raw_nodes}, shapes,
+                                 problems, max_parameters - total)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 

@@ -45,7 +45,7 @@ def test_diagram_mermaid_has_one_node_per_layer_and_the_edges(capsys):
     assert main(["diagram", str(MODELS / "two-inputs.edn")]) == 0
     text = capsys.readouterr().out
     assert text.startswith("graph TD;")
-    assert text.count('["') == 12
+    assert text.count('["') == 11
     assert 'L1[":left<br/>:input<br/>1x1x10"];' in text
     assert "L7 --> L9;" in text and "L8 --> L9;" in text  # sum, product → both
 

@@ -4,7 +4,17 @@ Each module registers its spec in its last lines; the list below is the whole se
 (no plugin discovery). User types go through :func:`bridge.register_layer`.
 """
 
-from bridge.layers import activations, convolutional, input, linear  # noqa: F401
+from bridge.layers import (  # noqa: F401
+    activations,
+    convolutional,
+    dropout,
+    input,
+    joins,
+    linear,
+    normalization,
+    pooling,
+    softmax,
+)
 from bridge.layers.registry import LAYER_TYPES, LayerSpec, ParamSpec, get_spec, register
 
 __all__ = ["LAYER_TYPES", "LayerSpec", "ParamSpec", "get_spec", "register"]
