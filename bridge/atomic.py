@@ -25,6 +25,7 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
                                      dir=target.parent)
     try:
+        os.chmod(temporary, _mode_for(target))
         with os.fdopen(fd, "wb") as stream:
             yield stream
             stream.flush()
@@ -35,6 +36,17 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
             os.unlink(temporary)
         raise
     _sync_directory(target.parent)
+
+
+def _mode_for(target: Path) -> int:
+    """Keep an existing file's mode; a new file gets the usual 0666 less the umask
+    (mkstemp would leave it 0600)."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def _sync_directory(directory: Path) -> None:

@@ -112,8 +112,12 @@ def network_document(
     history: list | None = None,
     metrics: Mapping[str, Any] | None = None,
     train: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict:
-    """The EDN data of a saved network (keyword keys), before it is printed."""
+    """The EDN data of a saved network (keyword keys), before it is printed.
+
+    ``extra`` adds header entries (str keys), e.g. a training checkpoint's state.
+    """
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}; got {encoding!r}")
     from bridge import __version__
@@ -129,6 +133,7 @@ def network_document(
         header["history"] = history
     if metrics is not None:
         header["metrics"] = metrics
+    header.update(extra or {})
     document: dict[Any, Any] = {}
     for key in _HEADER_ORDER:
         if key in header:
@@ -146,6 +151,7 @@ def network_to_edn(
     history: list | None = None,
     metrics: Mapping[str, Any] | None = None,
     train: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> str:
     """The network as EDN text, every parameter inline.
 
@@ -163,7 +169,7 @@ def network_to_edn(
     from bridge.edn import dumps
 
     document = network_document(net, encoding=encoding, history=history, metrics=metrics,
-                                 train=train)
+                                 train=train, extra=extra)
     return dumps(document, indent=1) + "\n"
 
 
@@ -182,7 +188,8 @@ def save_network(net: Network, path: str | os.PathLike, *, encoding: str = "tens
         net: the network.
         path: where to write (parent directories are created).
         encoding: ``"tensor"`` or ``"vector"``.
-        **header: ``history=``, ``metrics=``, ``train=`` entries for the header.
+        **header: ``history=``, ``metrics=``, ``train=`` entries for the header, and
+            ``extra=`` for any other entries.
     """
     write_atomically(path, network_to_edn(net, encoding=encoding, **header))
 

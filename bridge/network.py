@@ -255,7 +255,8 @@ class Network(nn.Module):
                 f"shape {list(tensor.shape)}")
         return tensor.reshape(tensor.shape[0], *shape)
 
-    def _run(self, x, keep_all: bool) -> tuple[dict[str, torch.Tensor], bool]:
+    def _run(self, x, keep_all: bool, keep: frozenset = frozenset(),
+             log_ids: frozenset = frozenset()) -> tuple[dict[str, torch.Tensor], bool]:
         if isinstance(x, Mapping):
             given = {str(k).lstrip(":"): v for k, v in x.items()}
             missing = [i for i in self.input_ids if i not in given]
@@ -273,10 +274,13 @@ class Network(nn.Module):
             values = {self.input_ids[0]: self._prepare(self.input_ids[0], x)}
             as_dict = False
         batch = next(iter(values.values())).shape[0]
-        outputs = set(self.output_ids)
+        outputs = set(self.output_ids) | keep
         for step, (layer_id, parents, shape) in enumerate(self._steps):
             module = self.layer_modules[layer_id]
-            result = module(*(values[p] for p in parents))
+            if layer_id in log_ids:
+                result = module.log_forward(*(values[p] for p in parents))
+            else:
+                result = module(*(values[p] for p in parents))
             values[layer_id] = result.reshape(batch, *shape)
             if not keep_all:
                 for parent in set(parents):
@@ -302,6 +306,19 @@ class Network(nn.Module):
         if as_dict or len(flat) != 1:
             return flat
         return next(iter(flat.values()))
+
+    def outputs(self, x, ids=(), *, log_probabilities: bool = False) -> dict[str, torch.Tensor]:
+        """The leaves' outputs plus those of the layers ``ids``, flat, keyed by id.
+
+        With ``log_probabilities`` a softmax leaf returns log-softmax instead (computed
+        stably from its input), which the trainer's softmax loss uses.
+        """
+        log_ids = frozenset(
+            leaf for leaf in self.output_ids
+            if log_probabilities and hasattr(self.layer_modules[leaf], "log_forward"))
+        values, _ = self._run(x, keep_all=False, keep=frozenset(ids), log_ids=log_ids)
+        wanted = set(self.output_ids) | set(ids)
+        return {k: v.reshape(v.shape[0], -1) for k, v in values.items() if k in wanted}
 
     def forward_all(self, x) -> dict[str, torch.Tensor]:
         """Every layer's output, flat ``[N, size]``, keyed by layer id (for losses on

@@ -40,12 +40,19 @@ class CortexSoftmax(nn.Module):
         self.channels = input_shape.channels
 
     def forward(self, x):
+        return self._by_mode(x, "softmax")
+
+    def log_forward(self, x):
+        """log-softmax in the same mode (for the trainer's softmax loss)."""
+        return self._by_mode(x, "log_softmax")
+
+    def _by_mode(self, x, function: str):
         batch = x.shape[0]
         if self.mode == "vector":
-            return x.reshape(batch, -1).softmax(dim=1)
+            return getattr(x.reshape(batch, -1), function)(dim=1)
         if self.mode == "channels":
-            return x.reshape(batch, self.channels, -1).softmax(dim=1)
-        return x.reshape(batch, -1, self.output_channels).softmax(dim=-1)
+            return getattr(x.reshape(batch, self.channels, -1), function)(dim=1)
+        return getattr(x.reshape(batch, -1, self.output_channels), function)(dim=-1)
 
     def extra_repr(self) -> str:
         if self.mode == "groups":
