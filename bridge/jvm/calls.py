@@ -1,0 +1,361 @@
+"""Everything Clojure may call in Python, listed in :data:`ENTRY_POINTS`.
+
+Entry points take and return only EDN text, strings, numbers, primitive arrays and
+direct buffers — never Python objects. Networks and data sets cross as integer handles
+into a table this module owns. Every entry point is wrapped so that a Python exception
+reaches Clojure as ``ex-info`` carrying ``{:python/type … :python/message …
+:python/traceback …}``.
+
+Bulk numbers cross once: a data set arrives as direct native-order buffers that numpy
+views without copying (the Clojure side filled them in one bulk copy each), and
+parameters leave as Java primitive arrays filled in one bulk copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["ENTRY_POINTS", "install", "handle_count"]
+
+_handles: dict[int, Any] = {}
+_keep_alive: dict[int, Any] = {}  # Java buffers a data set's tensors view
+_counter = itertools.count(1)
+_lock = threading.Lock()
+
+
+def _store(value, keep=None) -> int:
+    with _lock:
+        handle = next(_counter)
+        _handles[handle] = value
+        if keep is not None:
+            _keep_alive[handle] = keep
+    return handle
+
+
+def _get(handle) -> Any:
+    try:
+        return _handles[int(handle)]
+    except KeyError:
+        raise ValueError(f"no object with handle {int(handle)} (released?)") from None
+
+
+def handle_count() -> int:
+    return len(_handles)
+
+
+def _edn(value) -> str:
+    from bridge.edn import dumps
+
+    return dumps(value)
+
+
+def _read(text) -> Any:
+    from bridge.edn import loads
+    from bridge.edn.tensor_tag import tensor_readers
+
+    return loads(str(text), readers=tensor_readers())
+
+
+def _kw(name: str):
+    from bridge.edn.types import Keyword
+
+    return Keyword(name)
+
+
+def _plain(value):
+    from bridge.edn.types import Keyword
+
+    if isinstance(value, dict):
+        return {(k.full if isinstance(k, Keyword) else k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Keyword):
+        return value.full
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+# --- entry points ------------------------------------------------------------------------
+
+
+def load_model(source, seed) -> int:
+    """A model from a path or EDN text; ``seed`` < 0 means none."""
+    import bridge
+
+    seed = None if int(seed) < 0 else int(seed)
+    return _store(bridge.load_model(str(source), seed=seed))
+
+
+def describe(handle) -> str:
+    net = _get(handle)
+    layers = [{_kw("id"): _kw(layer.id), _kw("type"): _kw(layer.type),
+               _kw("output-shape"): list(layer.output_shape),
+               _kw("parameter-count"): layer.parameter_count} for layer in net.layers]
+    return _edn({_kw("layers"): layers, _kw("inputs"): [_kw(i) for i in net.input_ids],
+                 _kw("outputs"): [_kw(o) for o in net.output_ids],
+                 _kw("input-sizes"): {_kw(k): v for k, v in net.input_sizes.items()},
+                 _kw("output-sizes"): {_kw(k): v for k, v in net.output_sizes.items()},
+                 _kw("parameter-count"): net.parameter_count})
+
+
+def summary(handle) -> str:
+    return _get(handle).summary()
+
+
+def dataset_from_buffers(spec_text, buffers) -> int:
+    """A data set from direct buffers: ``spec`` is EDN ``{:count n :streams [{:name "data"
+    :width 784 :dtype :float32} …]}``, ``buffers`` the matching direct buffers."""
+    from bridge.training.data import Streams
+
+    spec = _plain(_read(spec_text))
+    count = int(spec["count"])
+    columns, keep = {}, []
+    for stream, buffer in zip(spec["streams"], buffers, strict=True):
+        dtype = {"float32": np.float32, "int64": np.int64}[stream.get("dtype", "float32")]
+        array = np.asarray(buffer)  # a zero-copy view of the direct buffer
+        if array.dtype != dtype:
+            array = array.view(dtype)
+        width = int(stream["width"])
+        shape = (count, width) if width != 1 or stream.get("vector", False) else (count,)
+        columns[stream["name"]] = torch.from_numpy(array[: count * width].reshape(shape))
+        keep.append(buffer)
+    return _store(Streams(columns), keep=keep)
+
+
+def mnist(directory, split) -> int:
+    from bridge import datasets
+
+    return _store(datasets.mnist(str(directory) if directory is not None else None, str(split)))
+
+
+def digits(split) -> int:
+    from bridge import datasets
+
+    return _store(datasets.digits(str(split)))
+
+
+def dataset_count(handle) -> int:
+    return len(_get(handle))
+
+
+def dataset_streams(handle) -> str:
+    streams = _get(handle)
+    return _edn({_kw(name): list(column.shape) for name, column in streams.columns.items()})
+
+
+def _rename(streams, mapping: dict):
+    from bridge.training.data import Streams
+
+    if not mapping:
+        return streams
+    renamed = Streams({}, classes=getattr(streams, "classes", None))
+    renamed.columns = {mapping.get(k, k): v for k, v in streams.columns.items()}
+    return renamed
+
+
+def train(handle, data_handle, test_handle, options_text) -> str:
+    """Train; returns the history as EDN. Options: ``:epochs :batch-size :optimizer
+    :seed :streams {dataset-name layer-id} …`` (any keyword argument of bridge.train)."""
+    import bridge
+
+    options = _plain(_read(options_text) or {})
+    mapping = options.pop("streams", None) or {}
+    data = _rename(_get(data_handle), mapping)
+    test = _rename(_get(test_handle), mapping) if int(test_handle) > 0 else None
+    kwargs = {k.replace("-", "_"): v for k, v in options.items()}
+    kwargs.setdefault("log", _clojure_printer())
+    history = bridge.train(_get(handle), data, test=test, **kwargs)
+    return _edn([{_kw(k): v for k, v in entry.items()} for entry in history])
+
+
+def evaluate(handle, data_handle, options_text) -> str:
+    import bridge
+
+    options = _plain(_read(options_text) or {})
+    data = _rename(_get(data_handle), options.get("streams") or {})
+    result = bridge.evaluate(_get(handle), data)
+    return _edn({_kw(k): v for k, v in result.items() if k != "outputs"})
+
+
+def predict(handle, data_handle, options_text):
+    """Outputs for every sample: EDN ``{leaf [n size]}`` and one float[] per leaf."""
+    import jpype
+
+    import bridge
+
+    options = _plain(_read(options_text) or {})
+    net = _get(handle)
+    data = _rename(_get(data_handle), options.get("streams") or {})
+    outputs = bridge.predict(net, data)
+    if isinstance(outputs, torch.Tensor):
+        outputs = {net.output_ids[0]: outputs}
+    shapes = {_kw(k): list(v.shape) for k, v in outputs.items()}
+    arrays = [jpype.JArray(jpype.JFloat)(v.detach().to("cpu", torch.float32).contiguous()
+                                         .reshape(-1).numpy()) for v in outputs.values()]
+    return jpype.JArray(jpype.JObject)([jpype.JString(_edn(shapes)), *arrays])
+
+
+def parameter_index(handle) -> str:
+    """EDN ``[[layer-id name [shape…]] …]`` in description order."""
+    net = _get(handle)
+    rows = [[_kw(layer), _kw(name), list(tensor.shape)]
+            for layer, params in net.parameters_by_layer().items()
+            for name, tensor in params.items()]
+    return _edn(rows)
+
+
+def parameter_array(handle, layer, name):
+    """One parameter as a Java float[] (C order), filled in one bulk copy."""
+    import jpype
+
+    tensor = _get(handle).parameters_by_layer()[str(layer)][str(name)]
+    flat = tensor.detach().to("cpu", torch.float32).contiguous().reshape(-1).numpy()
+    return jpype.JArray(jpype.JFloat)(flat)
+
+
+def save(handle, path, encoding) -> str:
+    import bridge
+
+    bridge.save_network(_get(handle), str(path), encoding=str(encoding))
+    return str(path)
+
+
+def network_edn(handle, encoding) -> str:
+    import bridge
+
+    return bridge.network_to_edn(_get(handle), encoding=str(encoding))
+
+
+def release(handle) -> bool:
+    with _lock:
+        _keep_alive.pop(int(handle), None)
+        return _handles.pop(int(handle), None) is not None
+
+
+def echo(value):
+    """Returns its argument (for measuring the cost of one call)."""
+    return value
+
+
+def raise_error(message):
+    """Raises a ValueError (for testing how failures cross)."""
+    raise ValueError(str(message))
+
+
+ENTRY_POINTS: dict[str, Callable] = {
+    "load-model": load_model,
+    "describe": describe,
+    "summary": summary,
+    "dataset-from-buffers": dataset_from_buffers,
+    "mnist": mnist,
+    "digits": digits,
+    "dataset-count": dataset_count,
+    "dataset-streams": dataset_streams,
+    "train": train,
+    "evaluate": evaluate,
+    "predict": predict,
+    "parameter-index": parameter_index,
+    "parameter-array": parameter_array,
+    "save": save,
+    "network-edn": network_edn,
+    "release": release,
+    "echo": echo,
+    "raise-error": raise_error,
+}
+
+
+# --- printing and exceptions ---------------------------------------------------------------
+
+
+def _clojure_printer() -> Callable[[str], None]:
+    """Progress lines go to the calling thread's Clojure ``*out*`` (a REPL or nREPL
+    client sees them)."""
+    from bridge.jvm.runtime import var
+
+    printer = var("cortex.bridge.python", "print-line")
+
+    def say(text: str) -> None:
+        import jpype
+
+        printer.invoke(jpype.JString(text))
+
+    return say
+
+
+def _ex_info(error: BaseException):
+    import jpype
+
+    from bridge.jvm.runtime import var
+
+    data = {_kw("python/type"): type(error).__name__,
+            _kw("python/message"): str(error),
+            _kw("python/traceback"): "".join(traceback.format_exception(error))}
+    read = var("clojure.edn", "read-string")
+    return jpype.JClass("clojure.lang.ExceptionInfo")(
+        jpype.JString(f"{type(error).__name__}: {error}"), read.invoke(jpype.JString(_edn(data))))
+
+
+def _wrap(name: str, function: Callable):
+    import jpype
+
+    @functools.wraps(function)
+    def call(*args):
+        try:
+            return function(*args)
+        except jpype.JException:
+            raise
+        except Exception as error:  # noqa: BLE001 - every failure crosses as ex-info
+            raise _ex_info(error) from None
+
+    @jpype.JImplements("clojure.lang.IFn")
+    class EntryPoint:
+        @jpype.JOverride
+        def invoke(self, *args):
+            return call(*args)
+
+        @jpype.JOverride
+        def applyTo(self, arglist):
+            values = []
+            while arglist is not None:
+                values.append(arglist.first())
+                arglist = arglist.next()
+            return call(*values)
+
+        @jpype.JOverride
+        def call(self):
+            return call()
+
+        @jpype.JOverride
+        def run(self):
+            call()
+
+        def __repr__(self):
+            return f"<python entry point {name}>"
+
+    return EntryPoint()
+
+
+_installed = False
+
+
+def install() -> None:
+    """Hand every entry point to ``cortex.bridge.python`` (once)."""
+    global _installed
+    if _installed:
+        return
+    import jpype
+
+    from bridge.jvm.runtime import var
+
+    table = jpype.JClass("java.util.HashMap")()
+    for name, function in ENTRY_POINTS.items():
+        table.put(jpype.JString(name), _wrap(name, function))
+    var("cortex.bridge.python", "install!").invoke(table)
+    _installed = True

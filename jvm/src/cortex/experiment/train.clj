@@ -1,0 +1,25 @@
+(ns cortex.experiment.train
+  "Cortex's train-n: several epochs, evaluating on a test set after each and saving the
+  best network (by test loss) to <network-filestem>.edn."
+  (:require [cortex.bridge :as bridge]
+            [cortex.optimize.adam :as adam]))
+
+(defn train-n
+  "Train `network` (a network or a description) on `train-ds`, testing on `test-ds`.
+  Options: :batch-size (128) :epoch-count (nil: until interrupted) :optimizer (adam)
+  :network-filestem (\"trained-network\") :simple-loss-print?. Returns the network with
+  the best test score."
+  [network train-ds test-ds & {:keys [batch-size epoch-count optimizer network-filestem
+                                      simple-loss-print?]
+                               :or {batch-size 128 network-filestem "trained-network"}}]
+  (let [net (if (bridge/network? network) network (bridge/load-model network))
+        epochs (or epoch-count Integer/MAX_VALUE)
+        history (bridge/train! net train-ds
+                               {:test test-ds :epochs epochs :batch-size batch-size
+                                :optimizer (or optimizer (adam/adam)) :keep-best true
+                                :progress false})]
+    (when simple-loss-print?
+      (let [best (apply min-key :test-loss history)]
+        (println (format "Loss for epoch %3d: (best) %.6f" (:epoch best) (:test-loss best)))))
+    (bridge/save! net (str network-filestem ".edn"))
+    net))
