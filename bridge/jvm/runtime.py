@@ -128,19 +128,19 @@ def _message(error) -> str:
 
 
 def _to_python(value):
+    """nil, booleans, numbers and strings as Python values; anything else as it is."""
     import jpype
 
     if value is None:
         return None
-    if isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, jpype.JString):
-        return str(value)
-    for cls, convert in (("java.lang.Boolean", bool), ("java.lang.Long", int),
-                         ("java.lang.Integer", int), ("java.lang.Double", float),
-                         ("java.lang.Float", float)):
-        if isinstance(value, jpype.JClass(cls)):
+    boxed = {"java.lang.Boolean": bool, "java.lang.Long": int, "java.lang.Integer": int,
+             "java.lang.Short": int, "java.lang.Byte": int, "java.lang.Double": float,
+             "java.lang.Float": float, "java.lang.String": str}
+    if isinstance(value, jpype.JObject) or isinstance(value, jpype.JString):
+        convert = boxed.get(str(value.getClass().getName()))
+        if convert is not None:
             return convert(value)
+        return value
     return value
 
 

@@ -56,7 +56,7 @@
   "The map of a tensor literal -> {:dtype :shape :data <primitive array>}, checking the
   size, the byte count and the checksum. With {:as :vectors}, :data is nested vectors."
   ([m] (read-tensor m {}))
-  ([{:keys [dtype shape data crc32] :as m} {:keys [as max-elements]
+  ([{:keys [dtype shape data] checksum :crc32 :as m} {:keys [as max-elements]
                                            :or {max-elements 2000000000}}]
    (when-not (contains? item-sizes dtype)
      (throw (ex-info (str "#cortex-bridge/tensor :dtype must be one of "
@@ -79,9 +79,9 @@
                               " bytes but :shape " shape " of " dtype " needs " expected
                               " (truncated?)")
                          {:shape shape :bytes (alength ^bytes raw) :expected expected})))
-       (when (and crc32 (not= (long crc32) (crc32 raw)))
+       (when (and checksum (not= (long checksum) (crc32 raw)))
          (throw (ex-info "#cortex-bridge/tensor checksum mismatch (the file is damaged)"
-                         {:expected crc32 :actual (crc32 raw)})))
+                         {:expected checksum :actual (crc32 raw)})))
        (let [values (decode dtype raw n)]
          {:dtype dtype :shape (vec shape)
           :data (if (= as :vectors) (nest values shape) values)})))))
