@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -31,15 +32,21 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_two_gloo_processes_end_with_identical_weights(tmp_path):
     script = tmp_path / "ddp_train.py"
     script.write_text(SCRIPT)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-         "--master-addr", "127.0.0.1", "--master-port", "29531", str(script), str(tmp_path)],
+         "--master-addr", "127.0.0.1", "--master-port", str(free_port()), str(script), str(tmp_path)],
         capture_output=True, text=True, timeout=300, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     first = torch.frombuffer(bytearray((tmp_path / "rank0.bin").read_bytes()),
                              dtype=torch.float32)
     second = torch.frombuffer(bytearray((tmp_path / "rank1.bin").read_bytes()),
