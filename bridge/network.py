@@ -10,6 +10,7 @@ flat, ``[N, C·H·W]``, as Cortex returns them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,8 @@ class Network(nn.Module):
             for p in plan.description_order
         )
         self._planned = {p.id: p for p in plan.layers}
-        self._steps = tuple((p.id, p.parents, p.output_shape) for p in plan.layers
+        self._shapes = {p.id: p.output_shape for p in plan.layers}
+        self._steps = tuple((p.id, p.parents, p.spec.flat_ok) for p in plan.layers
                             if p.type != "input")
         self.input_ids = plan.inputs
         self.output_ids = plan.outputs
@@ -216,18 +218,31 @@ class Network(nn.Module):
     def layer_module(self, layer_id: str) -> nn.Module:
         return self.layer_modules[layer_id]
 
+    def _placement(self) -> tuple[torch.dtype, torch.device]:
+        # Cached: forward needs it every batch, and walking the state dict each time
+        # cost more than a small layer's forward. _apply (to, cuda, double …) resets it.
+        cached = self.__dict__.get("_placement_cache")
+        if cached is None:
+            dtype, device = torch.float32, torch.device("cpu")
+            for tensor in itertools.chain(self.parameters(), self.buffers()):
+                device = tensor.device
+                if tensor.is_floating_point():
+                    dtype = tensor.dtype
+                    break
+            cached = self.__dict__["_placement_cache"] = (dtype, device)
+        return cached
+
+    def _apply(self, fn, *args, **kwargs):
+        self.__dict__.pop("_placement_cache", None)
+        return super()._apply(fn, *args, **kwargs)
+
     @property
     def dtype(self) -> torch.dtype:
-        for tensor in self.state_dict().values():
-            if tensor.is_floating_point():
-                return tensor.dtype
-        return torch.float32
+        return self._placement()[0]
 
     @property
     def device(self) -> torch.device:
-        for tensor in self.state_dict().values():
-            return tensor.device
-        return torch.device("cpu")
+        return self._placement()[1]
 
     @property
     def parameter_count(self) -> int:
@@ -244,16 +259,22 @@ class Network(nn.Module):
         return last
 
     def _prepare(self, layer_id: str, value) -> torch.Tensor:
-        tensor = torch.as_tensor(value, device=self.device)
-        if not tensor.is_floating_point() or tensor.dtype != self.dtype:
-            tensor = tensor.to(self.dtype)
+        dtype, device = self._placement()
+        if isinstance(value, torch.Tensor) and value.dtype == dtype and value.device == device:
+            tensor = value
+        else:
+            tensor = torch.as_tensor(value, device=device)
+            if tensor.dtype != dtype:
+                tensor = tensor.to(dtype)
         shape = self.input_shapes[layer_id]
         if tensor.dim() < 1 or tensor.numel() != tensor.shape[0] * shape.size:
             raise DataError(
                 f"input :{layer_id} takes {shape.size} values per sample "
                 f"({shape.channels}x{shape.height}x{shape.width}); received a tensor of "
                 f"shape {list(tensor.shape)}")
-        return tensor.reshape(tensor.shape[0], *shape)
+        if tensor.dim() == 2:
+            return tensor
+        return tensor.reshape(tensor.shape[0], shape.size)
 
     def _run(self, x, keep_all: bool, keep: frozenset = frozenset(),
              log_ids: frozenset = frozenset()) -> tuple[dict[str, torch.Tensor], bool]:
@@ -273,15 +294,18 @@ class Network(nn.Module):
                                 + "); pass a dict keyed by input id")
             values = {self.input_ids[0]: self._prepare(self.input_ids[0], x)}
             as_dict = False
-        batch = next(iter(values.values())).shape[0]
         outputs = set(self.output_ids) | keep
-        for step, (layer_id, parents, shape) in enumerate(self._steps):
+        shapes = self._shapes
+        for step, (layer_id, parents, flat_ok) in enumerate(self._steps):
             module = self.layer_modules[layer_id]
+            if flat_ok:
+                inputs = [values[p] for p in parents]
+            else:  # the module works on Cortex's planar [N, C, H, W]
+                inputs = [_planar(values[p], shapes[p]) for p in parents]
             if layer_id in log_ids:
-                result = module.log_forward(*(values[p] for p in parents))
+                values[layer_id] = module.log_forward(*inputs)
             else:
-                result = module(*(values[p] for p in parents))
-            values[layer_id] = result.reshape(batch, *shape)
+                values[layer_id] = module(*inputs)
             if not keep_all:
                 for parent in set(parents):
                     if self._last_use.get(parent) == step and parent not in outputs:
@@ -302,7 +326,7 @@ class Network(nn.Module):
         when ``x`` is a dict or the network has several outputs.
         """
         values, as_dict = self._run(x, keep_all=False)
-        flat = {o: values[o].reshape(values[o].shape[0], -1) for o in self.output_ids}
+        flat = {o: _flat(values[o]) for o in self.output_ids}
         if as_dict or len(flat) != 1:
             return flat
         return next(iter(flat.values()))
@@ -318,13 +342,13 @@ class Network(nn.Module):
             if log_probabilities and hasattr(self.layer_modules[leaf], "log_forward"))
         values, _ = self._run(x, keep_all=False, keep=frozenset(ids), log_ids=log_ids)
         wanted = set(self.output_ids) | set(ids)
-        return {k: v.reshape(v.shape[0], -1) for k, v in values.items() if k in wanted}
+        return {k: _flat(v) for k, v in values.items() if k in wanted}
 
     def forward_all(self, x) -> dict[str, torch.Tensor]:
         """Every layer's output, flat ``[N, size]``, keyed by layer id (for losses on
         inner layers such as center loss)."""
         values, _ = self._run(x, keep_all=True)
-        return {k: v.reshape(v.shape[0], -1) for k, v in values.items()}
+        return {k: _flat(v) for k, v in values.items()}
 
     # --- description --------------------------------------------------------------------
 
@@ -351,6 +375,14 @@ class Network(nn.Module):
         ins = " ".join(f":{i}" for i in self.input_ids)
         outs = " ".join(f":{o}" for o in self.output_ids)
         return f"inputs=[{ins}], outputs=[{outs}], parameters={self.parameter_count:,}"
+
+
+def _planar(tensor: torch.Tensor, shape: Shape) -> torch.Tensor:
+    return tensor if tensor.dim() == 4 else tensor.reshape(tensor.shape[0], *shape)
+
+
+def _flat(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor if tensor.dim() == 2 else tensor.reshape(tensor.shape[0], -1)
 
 
 def _squeeze_leading(shape: tuple[int, ...]) -> tuple[int, ...]:

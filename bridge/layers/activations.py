@@ -55,6 +55,7 @@ def _activation(type_name, module_factory, *, init_activation, summary):
             infer_shape=_same_shape,
             build=lambda ctx: module_factory(),
             init_activation=init_activation,
+            flat_ok=True,
             summary=summary,
         )
     )

@@ -73,6 +73,7 @@ def build_dropout(ctx) -> nn.Module:
 DROPOUT = register(
     LayerSpec(
         "dropout",
+        flat_ok=True,
         infer_shape=lambda node, shapes: shapes[0],
         build=build_dropout,
         defaults={"distribution": Keyword("bernoulli")},

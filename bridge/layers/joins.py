@@ -78,6 +78,7 @@ def _join_shape(node, input_shapes) -> Shape:
 CONCATENATE = register(
     LayerSpec(
         "concatenate",
+        flat_ok=True,
         infer_shape=lambda node, shapes: Shape.flat(sum(s.size for s in shapes)),
         build=lambda ctx: Concatenate(),
         parents=(1, None),
@@ -88,6 +89,7 @@ CONCATENATE = register(
 SPLIT = register(
     LayerSpec(
         "split",
+        flat_ok=True,
         infer_shape=lambda node, shapes: shapes[0],
         build=lambda ctx: Split(),
         training_only=True,
@@ -98,6 +100,7 @@ SPLIT = register(
 JOIN = register(
     LayerSpec(
         "join",
+        flat_ok=True,
         infer_shape=_join_shape,
         build=lambda ctx: Join(ctx.node["operation"].full,
                                tuple(s.size for s in ctx.input_shapes)),

@@ -49,6 +49,7 @@ LINEAR_BIAS = ParamSpec(
 LINEAR = register(
     LayerSpec(
         "linear",
+        flat_ok=True,
         infer_shape=lambda node, shapes: Shape.flat(node["output-size"]),
         build=build_linear,
         params=(LINEAR_WEIGHTS, LINEAR_BIAS),

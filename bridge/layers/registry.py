@@ -105,6 +105,9 @@ class LayerSpec:
             convolution upstream takes when this is the first activation after it
             (``"relu"`` or ``"xavier"``); ``None`` for other layers.
         training_only: Cortex runs this layer only when training (dropout, split).
+        flat_ok: the module takes its inputs in any shape with the batch first (it is
+            element-wise or flattens); the network then skips reshaping them to
+            ``[N, C, H, W]`` — each reshape is one more autograd node per step.
         summary: one line for the summary table and error messages.
     """
 
@@ -120,6 +123,7 @@ class LayerSpec:
     default_loss: str = "mse-loss"
     init_activation: str | None = None
     training_only: bool = False
+    flat_ok: bool = False
     summary: str = ""
 
     def param(self, name: str) -> ParamSpec:

@@ -78,6 +78,7 @@ def validate_softmax(node) -> list[str]:
 SOFTMAX = register(
     LayerSpec(
         "softmax",
+        flat_ok=True,
         infer_shape=softmax_shape,
         build=lambda ctx: CortexSoftmax(ctx.input_shape, ctx.node.get("output-channels", 1)),
         validate=validate_softmax,

@@ -171,9 +171,14 @@ def train(
     trainable = [p for p in net.parameters() if p.requires_grad]
     torch_optimizer, options = make_optimizer(optimizer, trainable)
     schedule = make_schedule(options, torch_optimizer, epochs)
-    model = _TrainingForward(net, objective.capture)
     if distributed.is_distributed():
-        model = distributed.wrap(model, device)
+        forward = distributed.wrap(_TrainingForward(net, objective.capture), device)
+    else:
+        capture = objective.capture
+
+        def forward(inputs):
+            return net.outputs(inputs, capture, log_probabilities=True)
+
     autocast, scaler = _precision(precision, device)
 
     shuffle_generator = torch.Generator()
@@ -195,13 +200,16 @@ def train(
         for epoch in range(first_epoch, epochs + 1):
             net.train()
             started = time.perf_counter()
-            total = torch.zeros((), dtype=torch.float64, device=device)
             first_bad = None
-            bad_flags = []
             seen = 0
             indices = distributed.shard_indices(len(train_streams))
-            steps = _count_steps(len(indices) if indices is not None else len(train_streams),
-                                 batch_size, drop_last)
+            count = len(indices) if indices is not None else len(train_streams)
+            steps = _count_steps(count, batch_size, drop_last)
+            # Per-batch losses stay on the device; they are looked at every
+            # NAN_CHECK_EVERY steps, so the loop never waits on the device in between.
+            losses = torch.zeros(max(steps, 1), device=device)
+            checked = 0
+            step = 0
             with _progress(progress, steps, epoch, epochs) as bar:
                 task = bar.add_task("train", total=steps, status="") if bar else None
                 try:
@@ -210,9 +218,13 @@ def train(
                             generator=shuffle_generator, drop_last=drop_last,
                             indices=indices), start=1):
                         inputs = {k: batch[k] for k in net.input_ids}
-                        with autocast():
-                            outputs = model(inputs)
+                        if autocast is None:
+                            outputs = forward(inputs)
                             value = objective(outputs, batch)
+                        else:
+                            with autocast():
+                                outputs = forward(inputs)
+                                value = objective(outputs, batch)
                         torch_optimizer.zero_grad(set_to_none=True)
                         if scaler is not None:
                             scaler.scale(value).backward()
@@ -223,23 +235,20 @@ def train(
                             torch_optimizer.step()
                         if objective.centers:
                             objective.update_centers(outputs, batch)
-                        size = next(iter(inputs.values())).shape[0]
-                        detached = value.detach()
-                        total += detached.double() * size
-                        seen += size
-                        bad_flags.append(~torch.isfinite(detached))
+                        losses[step - 1] = value.detach()
+                        seen += len(batch[net.input_ids[0]])
                         if step % NAN_CHECK_EVERY == 0 or step == steps:
-                            first_bad = _first_bad(bad_flags, step)
+                            first_bad = _first_bad(losses, checked, step)
+                            checked = step
                             if first_bad is not None:
                                 break
-                            bad_flags = []
                             if bar is not None:
-                                bar.update(task, completed=step,
-                                           status=f"loss {float(total) / max(seen, 1):.4f}")
+                                bar.update(task, completed=step, status=f"loss "
+                                           f"{float(losses[:step].mean()):.4f}")
                         if on_batch is not None:
                             on_batch(epoch, step)
-                    if first_bad is None:
-                        first_bad = _first_bad(bad_flags, step if seen else 0)
+                    if first_bad is None and step > checked:
+                        first_bad = _first_bad(losses, checked, step)
                 except KeyboardInterrupt:
                     history.interrupted = True
                     if checkpoint is not None and distributed.is_rank_zero():
@@ -249,6 +258,7 @@ def train(
                         history.checkpoint = str(checkpoint)
                         say(f"interrupted in epoch {epoch}; checkpoint saved to {checkpoint}")
                     raise
+            total = _weighted_total(losses[:step], batch_size, seen)
             if first_bad is not None:
                 kept = f"; the checkpoint of epoch {epoch - 1} in {checkpoint} is kept" if (
                     checkpoint is not None and epoch > first_epoch) else ""
@@ -256,7 +266,7 @@ def train(
                                     f"{first_bad}{kept}. Try a lower learning rate, or check "
                                     "the data")
             seconds = time.perf_counter() - started
-            train_loss = distributed.average(float(total) / max(seen, 1), device)
+            train_loss = distributed.average(total / max(seen, 1), device)
             entry: dict[str, Any] = {"epoch": epoch, "train-loss": train_loss,
                                      "seconds": round(seconds, 4),
                                      "samples-per-second": round(seen / max(seconds, 1e-9), 1)}
@@ -310,7 +320,7 @@ def _cuda_devices(device: torch.device) -> list[int]:
 
 def _precision(precision: str | None, device: torch.device):
     if precision in (None, "fp32", "float32"):
-        return contextlib.nullcontext, None
+        return None, None
     dtypes = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
               "float16": torch.float16}
     if precision not in dtypes:
@@ -328,13 +338,22 @@ def _count_steps(count: int, batch_size: int, drop_last: bool) -> int:
     return count // batch_size if drop_last else math.ceil(count / batch_size)
 
 
-def _first_bad(flags: list, last_step: int) -> int | None:
-    if not flags:
+def _first_bad(losses: torch.Tensor, start: int, stop: int) -> int | None:
+    """The 1-based number of the first batch in ``start+1 … stop`` whose loss is NaN or
+    infinite, else ``None`` (one wait on the device)."""
+    window = losses[start:stop]
+    finite = torch.isfinite(window)
+    if bool(finite.all()):
         return None
-    stacked = torch.stack(flags)
-    if not bool(stacked.any()):
-        return None
-    return last_step - len(flags) + 1 + int(stacked.nonzero()[0, 0])
+    return start + 1 + int((~finite).nonzero()[0, 0])
+
+
+def _weighted_total(losses: torch.Tensor, batch_size: int, seen: int) -> float:
+    """Σ batch-mean loss × batch size (the last batch may be smaller)."""
+    if len(losses) == 0:
+        return 0.0
+    full = float(losses[:-1].double().sum()) * batch_size
+    return full + float(losses[-1]) * (seen - batch_size * (len(losses) - 1))
 
 
 def _score(entry: Mapping[str, Any]) -> float | None:
