@@ -267,7 +267,8 @@ class Network(nn.Module):
             if tensor.dtype != dtype:
                 tensor = tensor.to(dtype)
         shape = self.input_shapes[layer_id]
-        if tensor.dim() < 1 or tensor.numel() != tensor.shape[0] * shape.size:
+        if not torch.jit.is_tracing() and (
+                tensor.dim() < 1 or tensor.numel() != tensor.shape[0] * shape.size):
             raise DataError(
                 f"input :{layer_id} takes {shape.size} values per sample "
                 f"({shape.channels}x{shape.height}x{shape.width}); received a tensor of "

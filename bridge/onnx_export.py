@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 
 import torch
 from torch import nn
@@ -50,9 +51,16 @@ def export_onnx(net, path: str | os.PathLike, *, opset: int = 17) -> None:
         names_out = list(net.output_ids)
         axes = {name: {0: "batch"} for name in names_in + names_out}
         buffer = io.BytesIO()
-        torch.onnx.export(_Positional(net), examples, buffer, input_names=names_in,
-                          output_names=names_out, dynamic_axes=axes, opset_version=opset,
-                          dynamo=False)
+        # The TorchScript exporter needs only the onnx package; the newer torch.export
+        # one also needs onnxscript. PyTorch marks the former deprecated, so say it once
+        # here rather than warn every user.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            # a note from the exporter's optimiser about the pooling crop; harmless
+            warnings.filterwarnings("ignore", message="Constant folding")
+            torch.onnx.export(_Positional(net), examples, buffer, input_names=names_in,
+                              output_names=names_out, dynamic_axes=axes,
+                              opset_version=opset, dynamo=False)
     finally:
         net.train(was_training)
     write_atomically(path, buffer.getvalue())
