@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from bridge.cli import main
 
@@ -67,3 +68,48 @@ def test_unknown_command_exits_with_usage():
     with pytest.raises(SystemExit) as caught:
         main(["frobnicate"])
     assert caught.value.code == 2
+
+
+def test_train_evaluate_inspect_convert(tmp_path):
+    out = tmp_path / "trained.edn"
+    run_cli("train", MODELS / "digits-mlp.edn", "--epochs", "2", "--out", out,
+            "--metrics-log", tmp_path / "m.edn")
+    text = out.read_text()
+    assert ":history" in text and ":metrics" in text
+    evaluated = run_cli("evaluate", out).stdout
+    assert evaluated.splitlines()[1].startswith("accuracy  0.")
+    inspected = run_cli("inspect", out).stdout
+    assert "name:                   \"digits-mlp\"" in inspected
+    assert ":linear-1 :weights    [128 64]" in inspected and "crc32" in inspected
+    plain = tmp_path / "plain.edn"
+    run_cli("convert", out, plain, "--encoding", "vector")
+    assert "#cortex-bridge/tensor" not in plain.read_text()
+    import bridge
+
+    a = bridge.load_network(out).parameters_by_layer()["linear-1"]["weights"]
+    b = bridge.load_network(plain).parameters_by_layer()["linear-1"]["weights"]
+    assert torch.equal(a, b)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    import signal
+    import time
+
+    checkpoint = tmp_path / "c.edn"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "train", str(MODELS / "digits-mlp.edn"),
+         "--epochs", "100000", "--checkpoint", str(checkpoint), "--no-test",
+         "--out", str(tmp_path / "never.edn")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-2000:]
+    assert "checkpoint saved to" in stderr and "Traceback" not in stderr
+    import bridge
+
+    saved = bridge.load_model(checkpoint)
+    assert saved.header["checkpoint"][bridge.edn.Keyword("epoch")] >= 1

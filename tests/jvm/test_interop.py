@@ -204,3 +204,19 @@ def test_repl_answers_on_the_terminal():
     assert result.returncode == 0, result.stderr[-2000:]
     assert "user=> 42" in result.stdout
     assert "[{:type :relu, :id :r}]" in result.stdout
+
+
+def test_weights_written_by_clojure_load_bit_for_bit_in_python(tmp_path):
+    path = tmp_path / "from-clojure.edn"
+    plain_clojure(f"""
+      (require '[cortex.bridge.tensor :as t])
+      (let [w (float-array [1.5 -0.0 1.0E-45 3.4028235E38 0.1 -2.25])
+            b (float-array [0.5 -0.5])]
+        (spit "{path}"
+              (str "[(layers/input 3 1 1 :id :x) (layers/linear 2 :id :y :weights "
+                   (t/tensor->edn w [2 3]) " :bias " (t/tensor->edn b [2]) ")]")))""")
+    net = bridge.load_model(path)
+    weights = net.parameters_by_layer()["y"]["weights"].detach()
+    expected = torch.tensor([[1.5, -0.0, 1e-45], [3.4028235e38, 0.1, -2.25]],
+                            dtype=torch.float32)
+    assert torch.equal(weights.view(torch.int32), expected.view(torch.int32))

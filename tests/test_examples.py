@@ -1,0 +1,51 @@
+"""Every script in examples/ runs, on tiny inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import bridge
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_example(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_digits_example(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = load_example("train_digits").main(epochs=3, out=str(tmp_path / "d.edn"))
+    assert result["accuracy"] > 0.8
+    assert bridge.load_network(tmp_path / "d.edn").header["history"]
+
+
+def test_train_mnist_example_on_small_idx_files(tmp_path, monkeypatch):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_datasets import make_mnist
+
+    make_mnist(tmp_path, count=100)
+    monkeypatch.chdir(ROOT)
+    result = load_example("train_mnist").main(str(tmp_path), epochs=2,
+                                              out=str(tmp_path / "m.edn"))
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert (tmp_path / "m.edn").read_text().startswith("{:cortex-bridge/format 1")
+
+
+def test_xor_clojure_example(tmp_path):
+    (tmp_path / "out").mkdir()
+    result = subprocess.run([sys.executable, "-m", "bridge", "run",
+                             str(ROOT / "examples" / "xor.clj")], capture_output=True,
+                            text=True, timeout=600, cwd=tmp_path, env={**os.environ})
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = [x for x in result.stdout.splitlines() if x.startswith("XOR after training:")][0]
+    values = [float(v) for v in line.split("[")[1].rstrip("]").split()]
+    assert [round(v) for v in values] == [0, 1, 1, 0]
+    assert (tmp_path / "out" / "xor-trained.edn").exists()
