@@ -77,6 +77,7 @@ def _train(args: argparse.Namespace) -> int:
                                    "epochs": epochs, "batch-size": batch_size,
                                    "seed": args.seed})
         print(f"wrote {args.out}", file=sys.stderr)
+    distributed.teardown()
     return 0
 
 

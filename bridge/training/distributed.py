@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 __all__ = ["is_distributed", "rank", "world_size", "local_rank", "is_rank_zero", "setup",
-           "wrap", "shard_indices", "average"]
+           "teardown", "wrap", "shard_indices", "average"]
 
 
 def _env_wants_distributed() -> bool:
@@ -33,6 +33,17 @@ def setup(backend: str | None = None) -> bool:
         torch.cuda.set_device(local_rank())
     dist.init_process_group(backend=backend)
     return True
+
+
+def teardown() -> None:
+    """Leave the process group cleanly: wait for every rank, then destroy it (a rank that
+    exits while another still talks to it dies with SIGABRT in gloo)."""
+    if dist.is_available() and dist.is_initialized():
+        import gc
+
+        gc.collect()  # DDP wrappers hold the group; let them go first
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def is_distributed() -> bool:
@@ -67,10 +78,16 @@ def wrap(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 
 def shard_indices(count: int) -> torch.Tensor | None:
-    """This rank's sample indices (``None`` when training alone: all of them)."""
+    """This rank's sample indices (``None`` when training alone: all of them).
+
+    Every rank gets the same number of samples — DDP needs the same number of steps on
+    each — by wrapping around to the start, as ``DistributedSampler`` does.
+    """
     if not is_distributed():
         return None
-    return torch.arange(rank(), count, world_size())
+    per_rank = -(-count // world_size())
+    wrapped = torch.arange(per_rank * world_size()) % count
+    return wrapped[rank()::world_size()]
 
 
 def average(value: float, device: torch.device) -> float:
