@@ -114,8 +114,14 @@ class Network(nn.Module):
 
     @staticmethod
     def _build_layer(planned: PlannedLayer, factory_kwargs) -> nn.Module:
+        meta = planned.spec.params_cover_state
         try:
-            module = planned.spec.build(planned.context(factory_kwargs))
+            if meta:  # no memory and no random init now; reset_parameters fills it all
+                module = planned.spec.build(planned.context({**factory_kwargs,
+                                                             "device": "meta"}))
+                module = module.to_empty(device=factory_kwargs.get("device") or "cpu")
+            else:
+                module = planned.spec.build(planned.context(factory_kwargs))
         except ModelError as error:
             raise error.with_context(line=planned.line, column=planned.column,
                                      layer_index=planned.index, layer_id=planned.id,

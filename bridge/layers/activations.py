@@ -77,6 +77,7 @@ PRELU = register(
             ParamSpec("neg-scale", "weight", shape=_prelu_count,
                       init={"type": "constant", "value": 0.25}),
         ),
+        params_cover_state=True,
         summary="x, or a·x below 0 with learned slopes",
     )
 )

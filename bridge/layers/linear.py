@@ -50,6 +50,7 @@ LINEAR = register(
     LayerSpec(
         "linear",
         flat_ok=True,
+        params_cover_state=True,
         infer_shape=lambda node, shapes: Shape.flat(node["output-size"]),
         build=build_linear,
         params=(LINEAR_WEIGHTS, LINEAR_BIAS),

@@ -106,6 +106,7 @@ BATCH_NORMALIZATION = register(
         ),
         defaults={"epsilon": 1e-4, "mode": Keyword("elementwise")},
         complete=_complete_batch_norm,
+        params_cover_state=True,
         validate=_validate_batch_norm,
         summary="batch normalisation, per feature unless :mode :spatial",
     )

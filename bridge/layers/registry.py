@@ -105,6 +105,9 @@ class LayerSpec:
             convolution upstream takes when this is the first activation after it
             (``"relu"`` or ``"xavier"``); ``None`` for other layers.
         training_only: Cortex runs this layer only when training (dropout, split).
+        params_cover_state: every tensor of the module is one of ``params``, so it may be
+            built on the meta device and filled only by the network's initialisation
+            (skipping torch's own random init, which would be thrown away).
         flat_ok: the module takes its inputs in any shape with the batch first (it is
             element-wise or flattens); the network then skips reshaping them to
             ``[N, C, H, W]`` — each reshape is one more autograd node per step.
@@ -124,6 +127,7 @@ class LayerSpec:
     init_activation: str | None = None
     training_only: bool = False
     flat_ok: bool = False
+    params_cover_state: bool = False
     summary: str = ""
 
     def param(self, name: str) -> ParamSpec:
