@@ -7,7 +7,7 @@
 2. A 60000 x 784 float32 data set from Clojure to torch tensors (one bulk copy into a
    direct buffer that numpy views without copying), against numpy.copy of the same bytes
    (target: at least half of memcpy speed).
-3. The same training run (digits MLP, 5 epochs) started from Clojure and from Python
+3. The same training run (digits MLP, 20 epochs) started from Clojure and from Python
    (target: ratio >= 0.95).
 4. `cortex-bridge repl` from start to its first prompt (target < 3 s).
 """
@@ -63,7 +63,7 @@ def array_transfer() -> None:
 
 def training_ratio() -> None:
     train = bridge.datasets.digits("train")
-    options = "{:epochs 5 :batch-size 32 :optimizer {:type :adam} :seed 0 :log nil}"
+    options = "{:epochs 20 :batch-size 32 :optimizer {:type :adam} :seed 0 :log nil}"
     jvm.eval("(require '[cortex.bridge :as b] '[cortex.dataset :as ds])"
              "(def digits (ds/load-digits :train))")
 
@@ -76,7 +76,7 @@ def training_ratio() -> None:
     def from_python() -> float:
         started = time.perf_counter()
         net = bridge.load_model(MODEL, seed=0)
-        bridge.train(net, train, epochs=5, batch_size=32, optimizer="adam", seed=0,
+        bridge.train(net, train, epochs=20, batch_size=32, optimizer="adam", seed=0,
                      log=lambda _: None)
         return time.perf_counter() - started
 
