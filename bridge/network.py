@@ -108,7 +108,9 @@ class Network(nn.Module):
         self.input_shapes = {i: self._planned[i].output_shape for i in plan.inputs}
         self.input_sizes = {i: s.size for i, s in self.input_shapes.items()}
         self.output_sizes = {o: self._planned[o].output_shape.size for o in plan.outputs}
-        self._last_use = self._last_uses()
+        self._free_after = self._free_lists()
+        self._log_leaves = frozenset(
+            leaf for leaf in self.output_ids if hasattr(self.layer_modules[leaf], "log_forward"))
         self.seed = seed
         self.reset_parameters(seed=seed)
 
@@ -256,13 +258,19 @@ class Network(nn.Module):
 
     # --- forward ------------------------------------------------------------------------
 
-    def _last_uses(self) -> dict[str, int]:
-        """For each layer, the last step that reads its output (to free it early)."""
+    def _free_lists(self) -> tuple[tuple[str, ...], ...]:
+        """Per step, the outputs read for the last time there (freed right after), leaves
+        excluded."""
         last: dict[str, int] = {}
         for step, (_, parents, _) in enumerate(self._steps):
             for parent in parents:
                 last[parent] = step
-        return last
+        leaves = set(self.output_ids)
+        free: list[list[str]] = [[] for _ in self._steps]
+        for layer_id, step in last.items():
+            if layer_id not in leaves:
+                free[step].append(layer_id)
+        return tuple(tuple(ids) for ids in free)
 
     def _prepare(self, layer_id: str, value) -> torch.Tensor:
         dtype, device = self._placement()
@@ -286,13 +294,14 @@ class Network(nn.Module):
     def _run(self, x, keep_all: bool, keep: frozenset = frozenset(),
              log_ids: frozenset = frozenset()) -> tuple[dict[str, torch.Tensor], bool]:
         if isinstance(x, Mapping):
-            given = {str(k).lstrip(":"): v for k, v in x.items()}
-            missing = [i for i in self.input_ids if i not in given]
+            if not all(i in x for i in self.input_ids):  # keys as keywords or ":id"
+                x = {str(k).lstrip(":"): v for k, v in x.items()}
+            missing = [i for i in self.input_ids if i not in x]
             if missing:
                 raise DataError("missing input " + " ".join(f":{m}" for m in missing)
                                 + "; the network's inputs are "
                                 + " ".join(f":{i}" for i in self.input_ids))
-            values = {i: self._prepare(i, given[i]) for i in self.input_ids}
+            values = {i: self._prepare(i, x[i]) for i in self.input_ids}
             as_dict = True
         else:
             if len(self.input_ids) != 1:
@@ -301,21 +310,22 @@ class Network(nn.Module):
                                 + "); pass a dict keyed by input id")
             values = {self.input_ids[0]: self._prepare(self.input_ids[0], x)}
             as_dict = False
-        outputs = set(self.output_ids) | keep
         shapes = self._shapes
-        for step, (layer_id, parents, flat_ok) in enumerate(self._steps):
-            module = self.layer_modules[layer_id]
+        modules = self.layer_modules
+        for (layer_id, parents, flat_ok), done in zip(self._steps, self._free_after,
+                                                       strict=True):
             if flat_ok:
                 inputs = [values[p] for p in parents]
             else:  # the module works on Cortex's planar [N, C, H, W]
                 inputs = [_planar(values[p], shapes[p]) for p in parents]
+            module = modules[layer_id]
             if layer_id in log_ids:
                 values[layer_id] = module.log_forward(*inputs)
             else:
                 values[layer_id] = module(*inputs)
             if not keep_all:
-                for parent in set(parents):
-                    if self._last_use.get(parent) == step and parent not in outputs:
+                for parent in done:  # free activations no later layer reads
+                    if parent not in keep:
                         del values[parent]
         return values, as_dict
 
@@ -344,12 +354,10 @@ class Network(nn.Module):
         With ``log_probabilities`` a softmax leaf returns log-softmax instead (computed
         stably from its input), which the trainer's softmax loss uses.
         """
-        log_ids = frozenset(
-            leaf for leaf in self.output_ids
-            if log_probabilities and hasattr(self.layer_modules[leaf], "log_forward"))
-        values, _ = self._run(x, keep_all=False, keep=frozenset(ids), log_ids=log_ids)
-        wanted = set(self.output_ids) | set(ids)
-        return {k: _flat(v) for k, v in values.items() if k in wanted}
+        log_ids = self._log_leaves if log_probabilities else frozenset()
+        keep = ids if isinstance(ids, frozenset) else frozenset(ids)
+        values, _ = self._run(x, keep_all=False, keep=keep, log_ids=log_ids)
+        return {k: _flat(v) for k, v in values.items() if k in keep or k in self.output_ids}
 
     def forward_all(self, x) -> dict[str, torch.Tensor]:
         """Every layer's output, flat ``[N, size]``, keyed by layer id (for losses on

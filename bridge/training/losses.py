@@ -165,6 +165,7 @@ class Objective:
                                             float(options.get("lambda", 0.1))))
         self.capture = frozenset([layer for layer, _, _ in self.node_regularizers]
                                  + [c.layer for c in self.centers])
+        self._groups = {leaf: self.groups(leaf) for leaf in self.leaves}
         self.label_streams = frozenset(c.stream for c in self.centers)
 
     def groups(self, leaf: str) -> int:
@@ -185,16 +186,16 @@ class Objective:
         for leaf, kind in self.leaves.items():
             target = batch[leaf]
             if kind == "softmax-loss":
-                value = _softmax_loss(outputs[leaf], target, self.groups(leaf))
+                value = _softmax_loss(outputs[leaf], target, self._groups[leaf])
             else:
                 value = LOSSES[kind](outputs[leaf], target)
             total = value if total is None else total + value
-        batch_size = next(iter(outputs.values())).shape[0]
         for layer, key, weight in self.node_regularizers:
             x = outputs[layer]
             per_sample = x.abs().sum(1) if key == "l1-regularization" else 0.5 * (x * x).sum(1)
             total = total + weight * per_sample.mean()
         if self.parameter_regularizers:
+            batch_size = next(iter(outputs.values())).shape[0]
             params = self.net.parameters_by_layer()
             for layer, name, key, weight in self.parameter_regularizers:
                 w = params[layer][name]

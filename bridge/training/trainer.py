@@ -207,7 +207,8 @@ def train(
             steps = _count_steps(count, batch_size, drop_last)
             # Per-batch losses stay on the device; they are looked at every
             # NAN_CHECK_EVERY steps, so the loop never waits on the device in between.
-            losses = torch.zeros(max(steps, 1), device=device)
+            window: list[torch.Tensor] = []  # this stretch's batch losses, still on the device
+            checked_losses: list[torch.Tensor] = []
             checked = 0
             step = 0
             with _progress(progress, steps, epoch, epochs) as bar:
@@ -235,20 +236,25 @@ def train(
                             torch_optimizer.step()
                         if objective.centers:
                             objective.update_centers(outputs, batch)
-                        losses[step - 1] = value.detach()
+                        window.append(value.detach())
                         seen += len(batch[net.input_ids[0]])
                         if step % NAN_CHECK_EVERY == 0 or step == steps:
-                            first_bad = _first_bad(losses, checked, step)
+                            stretch = torch.stack(window)
+                            window = []
+                            first_bad = _first_bad(stretch, checked)
                             checked = step
+                            checked_losses.append(stretch)
                             if first_bad is not None:
                                 break
                             if bar is not None:
                                 bar.update(task, completed=step, status=f"loss "
-                                           f"{float(losses[:step].mean()):.4f}")
+                                           f"{float(stretch.mean()):.4f}")
                         if on_batch is not None:
                             on_batch(epoch, step)
-                    if first_bad is None and step > checked:
-                        first_bad = _first_bad(losses, checked, step)
+                    if first_bad is None and window:
+                        stretch = torch.stack(window)
+                        first_bad = _first_bad(stretch, checked)
+                        checked_losses.append(stretch)
                 except KeyboardInterrupt:
                     history.interrupted = True
                     if checkpoint is not None and distributed.is_rank_zero():
@@ -258,7 +264,8 @@ def train(
                         history.checkpoint = str(checkpoint)
                         say(f"interrupted in epoch {epoch}; checkpoint saved to {checkpoint}")
                     raise
-            total = _weighted_total(losses[:step], batch_size, seen)
+            losses = torch.cat(checked_losses) if checked_losses else torch.zeros(0)
+            total = _weighted_total(losses, batch_size, seen)
             if first_bad is not None:
                 kept = f"; the checkpoint of epoch {epoch - 1} in {checkpoint} is kept" if (
                     checkpoint is not None and epoch > first_epoch) else ""
@@ -338,14 +345,13 @@ def _count_steps(count: int, batch_size: int, drop_last: bool) -> int:
     return count // batch_size if drop_last else math.ceil(count / batch_size)
 
 
-def _first_bad(losses: torch.Tensor, start: int, stop: int) -> int | None:
-    """The 1-based number of the first batch in ``start+1 … stop`` whose loss is NaN or
-    infinite, else ``None`` (one wait on the device)."""
-    window = losses[start:stop]
-    finite = torch.isfinite(window)
+def _first_bad(stretch: torch.Tensor, before: int) -> int | None:
+    """The 1-based number of the first batch of ``stretch`` (which follows batch
+    ``before``) whose loss is NaN or infinite, else ``None`` (one wait on the device)."""
+    finite = torch.isfinite(stretch)
     if bool(finite.all()):
         return None
-    return start + 1 + int((~finite).nonzero()[0, 0])
+    return before + 1 + int((~finite).nonzero()[0, 0])
 
 
 def _weighted_total(losses: torch.Tensor, batch_size: int, seen: int) -> float:
