@@ -348,9 +348,9 @@ def _count_steps(count: int, batch_size: int, drop_last: bool) -> int:
 def _first_bad(stretch: torch.Tensor, before: int) -> int | None:
     """The 1-based number of the first batch of ``stretch`` (which follows batch
     ``before``) whose loss is NaN or infinite, else ``None`` (one wait on the device)."""
-    finite = torch.isfinite(stretch)
-    if bool(finite.all()):
+    if math.isfinite(float(stretch.sum())):  # one reduction; NaN or ±inf spoil the sum
         return None
+    finite = torch.isfinite(stretch)
     return before + 1 + int((~finite).nonzero()[0, 0])
 
 
