@@ -1,5 +1,13 @@
 """EDN for cortex-bridge: a strict reader with positions, a writer Clojure reads back,
-and the ``#cortex-bridge/tensor`` literal. Imports nothing above :mod:`bridge.errors`."""
+and the ``#cortex-bridge/tensor`` literal. Imports nothing above :mod:`bridge.errors`.
+
+    >>> from bridge.edn import loads, dumps, Keyword
+    >>> data = loads("{:type :linear :output-size 10}")
+    >>> data[Keyword("output-size")], data.key_positions[Keyword("type")]
+    (10, (1, 2))
+    >>> dumps([1.0, -0.0, float("nan")])
+    '[1.0 -0.0 ##NaN]'
+"""
 
 from bridge.edn.reader import loads, loads_all
 from bridge.edn.tensor_tag import (

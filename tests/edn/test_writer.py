@@ -131,7 +131,6 @@ class Point:
 
 def test_objects_write_themselves_through_the_edn_hook():
     assert dumps({K("p"): Point(1, 2)}) == "{:p #my/point [1 2]}"
-    assert dumps([Point], indent=None) if False else True  # a class is not an instance
     with pytest.raises(TypeError, match="cannot write a type as EDN"):
         dumps(Point)
 
@@ -356,7 +355,7 @@ def _from_edn_format(value):
         return S(value.name)
     if isinstance(value, edn_format.Char):
         return Char(value)
-    if isinstance(value, dict):
+    if isinstance(value, edn_format.ImmutableDict | dict):
         return EdnMap({_from_edn_format(k): _from_edn_format(v) for k, v in value.items()})
     if isinstance(value, edn_format.ImmutableList | list):
         return Vector(_from_edn_format(v) for v in value)
@@ -383,10 +382,20 @@ def _best(fn, repeats=5):
     return best
 
 
+def _ratio(ours, theirs, repeats=7):
+    """Best time of ``ours`` over best of ``theirs``, measured in turns so that a busy
+    machine slows both alike."""
+    mine = reference = math.inf
+    for _ in range(repeats):
+        mine = min(mine, _best(ours, 1))
+        reference = min(reference, _best(theirs, 1))
+    return mine / reference
+
+
 def test_long_number_vectors_write_at_json_speed():
     values = [math.sin(i) for i in range(200_000)]
     array = np.array(values, dtype=np.float32)
-    reference = _best(lambda: json.dumps(values))
-    assert _best(lambda: dumps(values)) / reference < 2.0
-    assert _best(lambda: dumps(array)) / reference < 2.0
-    assert _best(lambda: dumps({K("w"): Vector(values)}, indent=1)) / reference < 2.0
+    assert _ratio(lambda: dumps(values), lambda: json.dumps(values)) < 2.0
+    assert _ratio(lambda: dumps(array), lambda: json.dumps(values)) < 2.0
+    assert _ratio(lambda: dumps({K("w"): Vector(values)}, indent=1),
+                  lambda: json.dumps(values)) < 2.0
