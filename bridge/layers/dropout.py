@@ -1,14 +1,25 @@
 """``:dropout``, Bernoulli or Gaussian (cortex-spec §1.6, ``layers.clj:285-323``).
 
-EDN spellings: ``(dropout 0.8)`` — **0.8 is the probability of keeping** a value —
-``(dropout {:probability 0.8})``, ``(multiplicative-dropout 0.1)`` (Gaussian noise of
-*variance* 0.1), and expanded maps ``{:type :dropout :distribution :bernoulli
-:probability 0.8}``.
+EDN spellings: ``(dropout 0.8)`` — **0.8 is the probability of KEEPING a value**, not of
+dropping it — ``(dropout {:probability 0.8})``, ``(multiplicative-dropout 0.1)``
+(Gaussian noise of *variance* 0.1), ``(multiplicative-dropout {:variance 0.1})``, and
+expanded maps ``{:type :dropout :distribution :bernoulli :probability 0.8}`` /
+``{:type :dropout :distribution :gaussian :variance 0.1}``. Default
+``:distribution :bernoulli``.
 
-Bernoulli: while training, each value is kept with probability p and scaled by 1/p
-(inverted dropout; PyTorch's ``nn.Dropout(1 − p)``). Gaussian: each value is multiplied
-by a draw from N(1, variance), with no rescaling. Both are the identity in evaluation
-(Cortex runs dropout only in its training pass). Shape: unchanged. No parameters.
+- ``:bernoulli`` with keep probability p ∈ (0, 1]: while training, each value is kept
+  with probability p and multiplied by 1/p, else set to 0 (inverted dropout; PyTorch's
+  ``nn.Dropout(1 − p)``). Cortex draws the mask as ``(U[p−1, p) ≥ 0) / p``
+  (``compute/nn/layers.clj:171-194``); here it is ``(U[0, 1) < p) · (1/p)``, the same
+  distribution and the same factor 1/p.
+- ``:gaussian`` with variance v ≥ 0: while training, each value is multiplied by a draw
+  from N(1, v) (standard deviation √v), with no rescaling; v = 0 leaves the input alone.
+
+One mask per value per sample, drawn anew at every training forward from torch's default
+random generator (the trainer seeds it); the backward multiplies by the same mask.
+In evaluation the layer is the identity (Cortex runs it only in its training pass).
+
+Shape: unchanged. No parameters.
 """
 
 from __future__ import annotations
@@ -16,58 +27,79 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, number_in, one_of
 from bridge.layers.registry import LayerSpec, register
 
+__all__ = ["CortexDropout", "DROPOUT", "DISTRIBUTIONS"]
+
+DISTRIBUTIONS = ("bernoulli", "gaussian")
+
 
 class CortexDropout(nn.Module):
     """Bernoulli dropout with a keep probability, or multiplicative Gaussian noise."""
 
-    def __init__(self, distribution: str, probability: float = 1.0, variance: float = 0.0):
+    def __init__(self, distribution: str = "bernoulli", *, probability: float = 1.0,
+                 variance: float = 0.0):
+        """**Arguments:**
+
+        - distribution: ``"bernoulli"`` or ``"gaussian"``.
+        - probability: the *keep* probability p ∈ (0, 1] (Bernoulli only).
+        - variance: the noise variance v ≥ 0 (Gaussian only).
+        """
         super().__init__()
+        if distribution not in DISTRIBUTIONS:
+            raise ValueError(f"distribution must be bernoulli or gaussian; got {distribution!r}")
+        if distribution == "bernoulli" and not 0.0 < probability <= 1.0:
+            raise ValueError(f"the keep probability must be in (0, 1]; got {probability}")
+        if distribution == "gaussian" and not variance >= 0.0:
+            raise ValueError(f"the variance must be >= 0; got {variance}")
         self.distribution = distribution
         self.probability = float(probability)
         self.variance = float(variance)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """**Arguments:** x: any shape. **Returns:** the same shape."""
         if not self.training:
             return x
         if self.distribution == "bernoulli":
-            if self.probability >= 1.0:
+            if self.probability == 1.0:
                 return x
-            return F.dropout(x, p=1.0 - self.probability, training=True)
+            # p is the KEEP probability (cortex-spec §1.6); kept values are scaled by 1/p.
+            keep = torch.rand_like(x) < self.probability
+            return x * keep.to(x.dtype).mul_(1.0 / self.probability)
         if self.variance == 0.0:
             return x
+        # N(1, variance): the spec's argument is a variance, so the std is its root.
         noise = torch.randn_like(x).mul_(math.sqrt(self.variance)).add_(1.0)
         return x * noise
 
     def extra_repr(self) -> str:
         if self.distribution == "bernoulli":
-            return f"keep={self.probability:g}"
-        return f"gaussian, variance={self.variance:g}"
+            return f"probability={self.probability:g} (keep)"
+        return f"distribution=gaussian, variance={self.variance:g}"
 
 
 def validate_dropout(node) -> list[str]:
-    problems = one_of(node, "distribution", ("bernoulli", "gaussian"))
+    problems = one_of(node, "distribution", DISTRIBUTIONS)
     if problems:
         return problems
     if keyword_name(node["distribution"]) == "bernoulli":
         found = number_in(node, "probability", low=0.0, high=1.0, low_open=True)
-        if found:
-            return [found[0].replace("must be a number", "(the keep probability) must be a "
-                                                        "number")]
-        return []
+        # Say which probability: Cortex's is the keep probability, PyTorch's the drop one.
+        return [text.replace(":probability must", ":probability (the keep probability) must")
+                for text in found]
     return number_in(node, "variance", low=0.0)
 
 
 def build_dropout(ctx) -> nn.Module:
     node = ctx.node
-    return CortexDropout(keyword_name(node["distribution"]), node.get("probability", 1.0),
-                         node.get("variance", 0.0))
+    distribution = keyword_name(node["distribution"])
+    if distribution == "bernoulli":
+        return CortexDropout(distribution, probability=node["probability"])
+    return CortexDropout(distribution, variance=node["variance"])
 
 
 DROPOUT = register(

@@ -4,20 +4,34 @@
 EDN spellings: ``(layers/max-pooling 2 0 2)`` (kernel, pad, stride),
 ``(max-pooling 3 1 2 :pool-op :avg)``, ``(max-pooling {:kernel-dim 2 :pad 0 :stride 2})``,
 ``{:type :max-pooling :kernel-width 2 :kernel-height 2 :pad-x 0 :pad-y 0 :stride-x 2
-:stride-y 2}``.
+:stride-y 2}``. Defaults: ``:pool-op :max``, ``:dimension-op :ceil``, ``:num-kernels 0``.
+There is no separate average-pooling type; Cortex has only this one.
 
-Shape: ``(C, H, W) → (C, ⌈(H + 2·pad-y − kh)/stride-y⌉ + 1, ⌈(W + 2·pad-x − kw)/stride-x⌉ + 1)``:
-ceil sizing *without* PyTorch's rule that drops a last window starting in the right
-padding (in=3, k=2, pad=1, stride=2 gives 3 here, 2 with ``ceil_mode=True``);
-``:dimension-op :floor`` switches to floor sizing. No parameters.
+Shape: ``(C, H, W) → (C, ⌈(H + 2·pad-y − kh)/stride-y⌉ + 1,
+⌈(W + 2·pad-x − kw)/stride-x⌉ + 1)``: ceil sizing *without* PyTorch's rule that drops a
+last window starting in the right padding (in=3, k=2, pad=1, stride=2 gives 3 here, 2
+with ``ceil_mode=True``); ``:dimension-op :floor`` switches to floor sizing.
+No parameters.
 
-Pool operations: ``:max`` over the real input cells of each window (padding excluded, as
-Cortex's cuDNN path and documentation do); ``:avg`` divides by k·k always, padding
-counted as zeros; ``:avg-exc-pad`` divides by the number of real cells in the window.
-Windows that run past the padded input (from ceil sizing) are clipped.
+Window ``(i, j)`` covers padded rows ``[i·stride-y, i·stride-y + kh)`` and columns
+``[j·stride-x, j·stride-x + kw)``; the parts of it that ceil sizing pushes past the
+bottom/right padding (the overhang) hold nothing and are skipped.
 
-Differs from Cortex: Cortex's CPU path counted padding zeros in ``:max`` (so CPU and GPU
-disagreed on negative activations with pad > 0); we follow the GPU and the docs.
+- ``:max`` — the largest *real input* value in the window: padding is excluded, as
+  Cortex documents (``layers.clj:493``) and its cuDNN path computes
+  (``CUDNN_POOLING_MAX``). A window that holds no real cell at all (possible with
+  ``pad ≥ kernel`` or with ceil overhang) gives 0.
+- ``:avg`` — the sum of the real cells divided by kh·kw, always: padding and overhang
+  count as zeros (``CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING``). Cortex's own test:
+  2×2 ones, k=2, pad=1, stride=1 → ``[.25 .5 .25 .5 1 .5 .25 .5 .25]``.
+- ``:avg-exc-pad`` — the sum divided by the number of real cells in the window (0 for a
+  window without any).
+
+Differs from Cortex: Cortex's *CPU* backend treated padding as 0.0 inside ``:max``
+(``cpu/tensor_math.clj:1160-1172``), so on CPU a padded window of negative values pooled
+to 0 while the GPU gave the negative maximum; we follow the documented (GPU) rule on every
+device. Gradients come from autograd: a tie sends the whole gradient to one of the tied
+inputs, where Cortex's CPU backward gave it to each of them.
 """
 
 from __future__ import annotations
@@ -34,57 +48,94 @@ from bridge.layers._checks import keyword_name, one_of
 from bridge.layers.convolutional import complete_window, window_problems, window_shape
 from bridge.layers.registry import LayerSpec, register
 
+__all__ = ["CortexPool2d", "MAX_POOLING", "POOL_OPS"]
+
 POOL_OPS = ("max", "avg", "avg-exc-pad")
 
 
 class CortexPool2d(nn.Module):
     """Max or average pooling with Cortex's window placement."""
 
-    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], pad: tuple[int, int],
-                 pool_op: str, input_shape: Shape, output_shape: Shape):
-        super().__init__()
-        self.kernel, self.stride, self.pad, self.pool_op = kernel, stride, pad, pool_op
-        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
-        # Extra right/bottom padding so every window Cortex places exists in full; the
-        # cells beyond the padded input are masked out below.
-        self.extra = (
-            max(0, (output_shape.height - 1) * sh + kh - (input_shape.height + 2 * ph)),
-            max(0, (output_shape.width - 1) * sw + kw - (input_shape.width + 2 * pw)),
-        )
-        self.output_hw = (output_shape.height, output_shape.width)
-        real = torch.zeros(1, 1, input_shape.height + 2 * ph + self.extra[0],
-                           input_shape.width + 2 * pw + self.extra[1])
-        real[..., ph:ph + input_shape.height, pw:pw + input_shape.width] = 1.0
-        real_cells = F.avg_pool2d(real, kernel, stride)[..., : self.output_hw[0],
-                                                         : self.output_hw[1]] * (kh * kw)
-        # :avg-exc-pad divides by the real cells; windows with none give 0, not NaN.
-        self.register_buffer("real_cells", real_cells.clamp_min(1.0), persistent=False)
-        self.register_buffer("has_real", real_cells > 0, persistent=False)
+    def __init__(
+        self,
+        kernel: tuple[int, int],
+        stride: tuple[int, int],
+        pad: tuple[int, int],
+        pool_op: str,
+        input_shape: Shape,
+        output_shape: Shape,
+        *,
+        device=None,
+        dtype=None,
+    ):
+        """**Arguments:**
 
-    def forward(self, x):
-        (ph, pw), (eh, ew) = self.pad, self.extra
+        - kernel, stride, pad: ``(height, width)`` pairs (``:kernel-height``,
+          ``:kernel-width`` …).
+        - pool_op: ``"max"``, ``"avg"`` or ``"avg-exc-pad"``.
+        - input_shape: the ``(C, H, W)`` this layer receives; the input must be
+          ``[N, C, H, W]``.
+        - output_shape: the ``(C, H', W')`` Cortex's sizing gives (ceil or floor).
+        - device, dtype: where the precomputed window counts live.
+        """
+        super().__init__()
+        if pool_op not in POOL_OPS:
+            raise ValueError(f"pool_op must be one of {', '.join(POOL_OPS)}; got {pool_op!r}")
+        self.kernel, self.stride, self.pad, self.pool_op = kernel, stride, pad, pool_op
+        self.input_hw = (input_shape.height, input_shape.width)
+        self.output_hw = (output_shape.height, output_shape.width)
+        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+        (height, width), (out_h, out_w) = self.input_hw, self.output_hw
+        # Cortex pools with ceil and no last-window rule (cortex-spec §1.5): pad the
+        # bottom/right by the overhang so every window Cortex places exists in full;
+        # torch's plain pooling (no ceil_mode) then yields exactly those windows, and
+        # the output is cut to Cortex's size (smaller when :dimension-op is :floor).
+        extra_h = max(0, (out_h - 1) * sh + kh - (height + 2 * ph))
+        extra_w = max(0, (out_w - 1) * sw + kw - (width + 2 * pw))
+        self.padding = (pw, pw + extra_w, ph, ph + extra_h)  # F.pad order: W, then H
+        # How many real input cells each window holds (the padding and overhang are 0).
+        real = torch.zeros(1, 1, height + 2 * ph + extra_h, width + 2 * pw + extra_w)
+        real[..., ph : ph + height, pw : pw + width] = 1.0
+        counts = F.avg_pool2d(real, kernel, stride, divisor_override=1)[..., :out_h, :out_w]
+        self.all_windows_real = bool((counts > 0).all())
+        factory = {"device": device, "dtype": dtype}
+        # Non-persistent: derived from the shapes, so not part of the saved state.
+        self.register_buffer("real_cells", counts.clamp_min(1.0).to(**factory),
+                             persistent=False)
+        self.register_buffer("has_real", (counts > 0).to(device=device), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """**Arguments:** x: ``[N, C, H, W]``. **Returns:** ``[N, C, H', W']``."""
         height, width = self.output_hw
         if self.pool_op == "max":
-            padded = F.pad(x, (pw, pw + ew, ph, ph + eh), value=-math.inf)
-            out = F.max_pool2d(padded, self.kernel, self.stride)[..., :height, :width]
-            return torch.where(self.has_real, out, torch.zeros((), dtype=out.dtype,
-                                                               device=out.device))
-        padded = F.pad(x, (pw, pw + ew, ph, ph + eh), value=0.0)
-        out = F.avg_pool2d(padded, self.kernel, self.stride)[..., :height, :width]
-        if self.pool_op == "avg-exc-pad":
-            out = out * (self.kernel[0] * self.kernel[1]) / self.real_cells
-        return out
+            if any(self.padding):
+                # Padding never wins a max: pad with −∞ (cuDNN's rule, spec §1.5).
+                x = F.pad(x, self.padding, value=-math.inf)
+            out = F.max_pool2d(x, self.kernel, self.stride)[..., :height, :width]
+            if not self.all_windows_real:  # a window of padding only: 0, not −∞
+                out = torch.where(self.has_real, out, out.new_zeros(()))
+            return out
+        if any(self.padding):
+            x = F.pad(x, self.padding, value=0.0)
+        sums = F.avg_pool2d(x, self.kernel, self.stride, divisor_override=1)
+        sums = sums[..., :height, :width]
+        if self.pool_op == "avg":  # divisor always kh·kw (spec §1.5)
+            return sums / (self.kernel[0] * self.kernel[1])
+        return sums / self.real_cells  # :avg-exc-pad: divisor = real cells
 
     def extra_repr(self) -> str:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
         text = f"kernel={kw}x{kh}, stride={sw}x{sh}"
         if (ph, pw) != (0, 0):
             text += f", pad={pw}x{ph}"
-        return text + f", pool_op={self.pool_op}"
+        if self.pool_op != "max":  # :max is Cortex's default
+            text += f", pool-op={self.pool_op}"
+        return text
 
 
 def pool_shape(node, input_shapes) -> Shape:
-    rounding = keyword_name(node.get("dimension-op", "ceil")) or "ceil"
+    """Ceil sizing unless the node says ``:dimension-op :floor`` (cortex-spec §1.5)."""
+    rounding = keyword_name(node.get("dimension-op", Keyword("ceil"))) or "ceil"
 
     def sizer(size, kernel, pad, stride):
         return window_output_size(size, kernel, pad, stride, rounding)
@@ -94,9 +145,15 @@ def pool_shape(node, input_shapes) -> Shape:
 
 def build_pool(ctx) -> nn.Module:
     node = ctx.node
-    return CortexPool2d((node["kernel-height"], node["kernel-width"]),
-                        (node["stride-y"], node["stride-x"]), (node["pad-y"], node["pad-x"]),
-                        keyword_name(node["pool-op"]), ctx.input_shape, ctx.output_shape)
+    return CortexPool2d(
+        (node["kernel-height"], node["kernel-width"]),
+        (node["stride-y"], node["stride-x"]),
+        (node["pad-y"], node["pad-x"]),
+        keyword_name(node["pool-op"]),
+        ctx.input_shape,
+        ctx.output_shape,
+        **ctx.factory_kwargs,
+    )
 
 
 def validate_pool(node) -> list[str]:
