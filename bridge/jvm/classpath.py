@@ -1,9 +1,23 @@
-"""Where Clojure comes from: the Clojure CLI, Debian's jars, or ``CORTEX_BRIDGE_CLASSPATH``.
+"""Where Java, Clojure and the project's Clojure sources come from.
 
-Order: ``CORTEX_BRIDGE_CLASSPATH`` when set (the user decides); else the Clojure CLI's
-``clojure -Spath`` when the real CLI is installed; else the jars Debian's ``clojure``
-and ``libnrepl-clojure`` packages put in ``/usr/share/java``. The project's Clojure
-sources (``jvm/src``) always come first.
+Clojure is looked for in this order:
+
+1. ``CORTEX_BRIDGE_CLASSPATH``, when set (entries separated by ``os.pathsep``). DESIGN
+   lists it last; it comes first here because a variable the user set is a decision,
+   and as a last resort it could never choose another Clojure on a machine that has
+   Debian's jars.
+2. The Clojure CLI: ``clojure -Spath``, run in ``jvm/`` so that ``jvm/deps.edn``
+   applies. Debian's ``clojure`` command is a plain wrapper around ``clojure.main``
+   that knows no ``-Spath``; it is recognised and passed over.
+3. The jars Debian's ``clojure`` and ``libnrepl-clojure`` packages put in
+   ``/usr/share/java`` (Clojure, spec.alpha and core.specs.alpha are required; nREPL
+   is used when present).
+
+When Java or Clojure is missing, :class:`ClojureNotFound` says what to run.
+
+The project's Clojure sources (``jvm/src``) are found next to the package in a checkout,
+or as ``bridge/jvm_src`` where a wheel ships them; ``CORTEX_BRIDGE_JVM_SRC`` overrides
+both.
 """
 
 from __future__ import annotations
@@ -13,65 +27,147 @@ import shutil
 import subprocess
 from pathlib import Path
 
-__all__ = ["ClojureNotFound", "clojure_classpath", "project_sources", "INSTALL_HINT",
-           "DEBIAN_JARS"]
+import bridge
+
+__all__ = [
+    "ClojureNotFound",
+    "INSTALL_COMMAND",
+    "INSTALL_HINT",
+    "DEBIAN_DIR",
+    "DEBIAN_JARS",
+    "find_java",
+    "clojure_cli",
+    "clojure_classpath",
+    "project_sources",
+    "full_classpath",
+]
+
+INSTALL_COMMAND = ("apt-get update && apt-get install -y default-jdk-headless clojure "
+                   "libnrepl-clojure")
+INSTALL_HINT = (f"run `{INSTALL_COMMAND}`, or set CORTEX_BRIDGE_CLASSPATH to a classpath "
+                "holding Clojure 1.10+ (with spec.alpha and core.specs.alpha) and nREPL")
 
 DEBIAN_DIR = Path("/usr/share/java")
+#: Debian's unversioned jar names; the first three are required.
 DEBIAN_JARS = ("clojure.jar", "spec.alpha.jar", "core.specs.alpha.jar", "nrepl.jar")
-INSTALL_HINT = ("install Java and Clojure: apt-get update && apt-get install -y "
-                "default-jre-headless clojure libnrepl-clojure (or set CORTEX_BRIDGE_CLASSPATH "
-                "to a classpath holding Clojure 1.10+ and nREPL)")
+_REQUIRED_DEBIAN_JARS = 3
+_CLI_TIMEOUT_S = 300  # the first -Spath may download dependencies
 
 
 class ClojureNotFound(RuntimeError):
-    """No Java or no Clojure; the message says what to install."""
+    """No Java, no Clojure or no project sources; the message says what to do."""
+
+
+def _split(text: str) -> list[str]:
+    return [entry for entry in text.strip().split(os.pathsep) if entry]
 
 
 def project_sources() -> Path:
-    """``jvm/src`` of this checkout (``CORTEX_BRIDGE_JVM_SRC`` overrides)."""
+    """The directory holding ``cortex/nn/layers.clj`` and the other namespaces.
+
+    Returns:
+        ``CORTEX_BRIDGE_JVM_SRC`` when set; else ``jvm/src`` beside the package in a
+        checkout; else ``bridge/jvm_src`` (an installed wheel). The path may not exist;
+        :func:`bridge.jvm.runtime.start` checks.
+    """
     override = os.environ.get("CORTEX_BRIDGE_JVM_SRC")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "jvm" / "src"
+    package = Path(bridge.__file__).resolve().parent
+    checkout = package.parent / "jvm" / "src"
+    if checkout.is_dir():
+        return checkout
+    packaged = package / "jvm_src"
+    return packaged if packaged.is_dir() else checkout
 
 
-def _real_cli() -> str | None:
-    """The Clojure CLI (tools.deps), not Debian's plain ``clojure`` wrapper script."""
+def find_java() -> str | None:
+    """The ``java`` executable: ``$JAVA_HOME/bin/java``, else the one on ``PATH``."""
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java")
+
+
+def clojure_cli() -> str | None:
+    """The Clojure CLI (tools.deps) on ``PATH``, or ``None``.
+
+    Debian's ``clojure`` is a shell wrapper around ``clojure.main``; given ``-Spath`` it
+    would start a REPL. It is told apart by reading the script: the real CLI handles
+    ``-Spath`` by name.
+    """
     found = shutil.which("clojure")
     if not found:
         return None
     try:
-        text = Path(found).resolve().read_text(errors="replace")
+        with open(Path(found).resolve(), "rb") as script:
+            head = script.read(256 * 1024)
     except OSError:
         return None
-    return found if "Spath" in text or "tools.deps" in text else None
+    return found if b"Spath" in head else None
 
 
 def _cli_classpath(cli: str) -> list[str]:
-    result = subprocess.run([cli, "-Spath"], capture_output=True, text=True, timeout=300,
-                            check=False, cwd=project_sources().parent)
+    """``clojure -Spath`` in ``jvm/``, relative entries made absolute; ``[]`` on failure."""
+    where = project_sources().parent
+    if not (where / "deps.edn").is_file():
+        where = Path.cwd()
+    try:
+        result = subprocess.run([cli, "-Spath"], capture_output=True, text=True,
+                                timeout=_CLI_TIMEOUT_S, check=False, cwd=where,
+                                stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
     if result.returncode != 0:
         return []
-    return [entry for entry in result.stdout.strip().split(os.pathsep) if entry]
+    return [entry if os.path.isabs(entry) else str((where / entry).resolve())
+            for entry in _split(result.stdout)]
+
+
+def _has_clojure(entries: list[str]) -> bool:
+    return any(Path(entry).name.startswith("clojure") and entry.endswith(".jar")
+               for entry in entries)
 
 
 def clojure_classpath() -> list[str]:
-    """The classpath entries that provide Clojure and nREPL.
+    """The classpath entries that provide Clojure (and nREPL where available).
+
+    Returns:
+        Entries in the order of the module docstring's search.
 
     Raises:
-        ClojureNotFound: none of the three sources has Clojure.
+        ClojureNotFound: no Java, or none of the three sources has Clojure. The message
+            holds :data:`INSTALL_COMMAND`.
     """
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        raise ClojureNotFound("no Java found; " + INSTALL_HINT)
+    if find_java() is None:
+        raise ClojureNotFound(f"no Java found (neither JAVA_HOME nor `java` on PATH); "
+                              f"{INSTALL_HINT}")
     configured = os.environ.get("CORTEX_BRIDGE_CLASSPATH")
-    if configured:
-        return [entry for entry in configured.split(os.pathsep) if entry]
-    cli = _real_cli()
+    if configured and _split(configured):
+        return _split(configured)
+    cli = clojure_cli()
     if cli:
         entries = _cli_classpath(cli)
-        if any("clojure" in Path(entry).name for entry in entries):
+        if _has_clojure(entries):
             return entries
     jars = [DEBIAN_DIR / name for name in DEBIAN_JARS]
-    if all(jar.is_file() for jar in jars[:3]):
+    if all(jar.is_file() for jar in jars[:_REQUIRED_DEBIAN_JARS]):
         return [str(jar) for jar in jars if jar.is_file()]
-    raise ClojureNotFound("Clojure not found; " + INSTALL_HINT)
+    raise ClojureNotFound(f"Clojure not found (no CORTEX_BRIDGE_CLASSPATH, no Clojure CLI, "
+                          f"no {DEBIAN_JARS[0]} in {DEBIAN_DIR}); {INSTALL_HINT}")
+
+
+def full_classpath(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """The JVM's whole classpath: the project's sources, ``extra``, then Clojure.
+
+    Duplicates are dropped (the Clojure CLI lists ``jvm/src`` too). The same list serves
+    the hosted JVM and a plain ``java -cp … clojure.main`` process.
+
+    Raises:
+        ClojureNotFound: as :func:`clojure_classpath`.
+    """
+    entries: list[str] = []
+    for entry in [str(project_sources()), *map(str, extra), *clojure_classpath()]:
+        if entry not in entries:
+            entries.append(entry)
+    return entries

@@ -1,6 +1,6 @@
-"""One JVM for the whole test session (a JVM cannot restart inside a process); tests
-that need a fresh one run in a subprocess. Without Java or Clojure these tests fail with
-the install instructions: they never skip."""
+"""The session's one JVM (a JVM cannot restart inside a process). Tests that need a
+fresh JVM, or none, run in a subprocess. Without Java or Clojure the tests fail with the
+install instructions; they never skip."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import pytest
 
 @pytest.fixture(scope="session")
 def clojure():
+    """:class:`bridge.jvm.runtime.RuntimeInfo` of the started JVM."""
     from bridge import jvm
+    from bridge.jvm.classpath import ClojureNotFound
 
-    info = jvm.start()
-    return info
+    try:
+        return jvm.start()
+    except ClojureNotFound as error:
+        pytest.fail(str(error), pytrace=False)
