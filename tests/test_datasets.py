@@ -1,4 +1,5 @@
-"""MNIST from IDX files (written here, gzipped and plain) and the embedded digits."""
+"""bridge.datasets: MNIST from IDX files (written here, gzipped and plain), the embedded
+digits, one-hot labels."""
 
 from __future__ import annotations
 
@@ -9,25 +10,30 @@ import numpy as np
 import pytest
 import torch
 
+import bridge
 from bridge import datasets
 from bridge.errors import DataError
 
 
-def write_idx(path, array, *, compress=False):
+def write_idx(path, array, *, compress=False, magic=None):
     codes = {np.dtype(np.uint8): 0x08}
     header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(
         f">{array.ndim}I", *array.shape)
+    if magic is not None:
+        header = struct.pack(">I", magic) + header[4:]
     data = header + array.tobytes()
     if compress:
         path = path.with_name(path.name + ".gz")
         path.write_bytes(gzip.compress(data))
     else:
         path.write_bytes(data)
+    return path
 
 
 def make_mnist(directory, count=5, *, compress=False):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
+    images[0, 0, :3] = [0, 255, 128]
     labels = rng.integers(0, 10, size=count, dtype=np.uint8)
     for split in ("train", "test"):
         image_name, label_name = datasets.MNIST_FILES[split]
@@ -40,18 +46,34 @@ def make_mnist(directory, count=5, *, compress=False):
 def test_mnist_reads_idx_with_cortex_normalisation(tmp_path, compress):
     images, labels = make_mnist(tmp_path, compress=compress)
     data = datasets.mnist(tmp_path, "train")
-    assert len(data) == 5
-    assert data.columns["data"].shape == (5, 784)
-    expected = torch.from_numpy(images.reshape(5, -1).astype(np.float32) / 255 - 0.5)
-    assert torch.equal(data.columns["data"], expected)
-    assert data.columns["labels"].tolist() == labels.tolist()
+    assert len(data) == 5 and data.classes == 10
+    assert data["data"].shape == (5, 784) and data["data"].dtype == torch.float32
+    expected = torch.from_numpy((images.reshape(5, -1) / 255.0 - 0.5).astype(np.float32))
+    assert torch.equal(data["data"], expected)  # p/255 − 0.5, row-major
+    assert data["data"][0, :3].tolist() == [-0.5, 0.5, pytest.approx(128 / 255 - 0.5)]
+    assert data["labels"].dtype == torch.int64 and data["labels"].tolist() == labels.tolist()
     assert data[0]["labels"].item() == labels[0]
 
 
-def test_missing_mnist_file_names_it_and_says_what_to_do(tmp_path):
-    with pytest.raises(DataError, match=r"MNIST file train-images-idx3-ubyte \(or "
-                                        r"train-images-idx3-ubyte.gz\) is missing from"):
-        datasets.mnist(tmp_path, "train")
+def test_mnist_trains_with_the_tutorial_stream_names(tmp_path):
+    make_mnist(tmp_path, count=8)
+    net = bridge.load_model("[(input 28 28 1 :id :data) (linear 10) (softmax :id :labels)]",
+                            seed=0)
+    history = bridge.train(net, datasets.mnist(tmp_path, "train"),
+                           test=datasets.mnist(tmp_path, "test"), epochs=1, progress=False,
+                           log=lambda _: None)
+    assert "test-accuracy" in history[0]
+
+
+def test_missing_mnist_file_names_it_and_says_where_to_get_it(tmp_path):
+    with pytest.raises(DataError) as caught:
+        datasets.mnist(tmp_path, "test")
+    message = str(caught.value)
+    assert message.startswith(f"MNIST file t10k-images-idx3-ubyte (or "
+                              f"t10k-images-idx3-ubyte.gz) is missing from {tmp_path}. ")
+    assert "https://yann.lecun.com/exdb/mnist/" in message
+    assert "CORTEX_BRIDGE_MNIST" in message
+    assert "train-labels-idx1-ubyte.gz" in message
 
 
 def test_mnist_directory_from_the_environment(tmp_path, monkeypatch):
@@ -60,24 +82,56 @@ def test_mnist_directory_from_the_environment(tmp_path, monkeypatch):
     assert len(datasets.mnist(split="test")) == 3
 
 
-def test_truncated_and_foreign_files_are_refused(tmp_path):
+def test_magic_numbers_are_checked(tmp_path):
     make_mnist(tmp_path)
     name = datasets.MNIST_FILES["train"][0]
-    (tmp_path / name).write_bytes((tmp_path / name).read_bytes()[:-10])
-    with pytest.raises(DataError, match="is truncated"):
+    write_idx(tmp_path / name, np.zeros((5, 28, 28), dtype=np.uint8), magic=2049)
+    with pytest.raises(DataError, match=rf"{name} has the magic number 2049; expected 2051 "
+                                        r"\(images\)"):
         datasets.mnist(tmp_path, "train")
     (tmp_path / name).write_bytes(b"PK\x03\x04 not idx")
-    with pytest.raises(DataError, match="is not an IDX file"):
+    with pytest.raises(DataError, match=r"is not an IDX file \(bad magic number 0x504b0304\)"):
         datasets.mnist(tmp_path, "train")
 
 
-def test_digits_split_is_fixed_and_disjoint():
+def test_truncated_files_and_mismatched_counts_are_refused(tmp_path):
+    make_mnist(tmp_path)
+    name = datasets.MNIST_FILES["train"][0]
+    full = (tmp_path / name).read_bytes()
+    (tmp_path / name).write_bytes(full[:-10])
+    with pytest.raises(DataError, match=r"is truncated: its header declares \[5, 28, 28\] "
+                                        r"values of uint8 but only 3910 bytes follow"):
+        datasets.mnist(tmp_path, "train")
+    (tmp_path / name).unlink()
+    (tmp_path / f"{name}.gz").write_bytes(gzip.compress(full)[:-30])
+    with pytest.raises(DataError, match="is truncated"):
+        datasets.mnist(tmp_path, "train")
+    (tmp_path / f"{name}.gz").unlink()
+    write_idx(tmp_path / name, np.zeros((4, 28, 28), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"train-labels-idx1-ubyte has 5 labels for 4 images"):
+        datasets.mnist(tmp_path, "train")
+
+
+def test_bad_split():
+    with pytest.raises(ValueError, match=r"`split` must be 'train' or 'test'. Received: "
+                                         r"split='validation'"):
+        datasets.digits("validation")
+
+
+def test_digits_split_is_fixed_stratified_and_disjoint():
     train, test = datasets.digits("train"), datasets.digits("test")
     assert (len(train), len(test)) == (1442, 355)
-    assert train.columns["data"].shape == (1442, 64)
-    assert float(train.columns["data"].min()) == -0.5 and float(train.columns["data"].max()) == 0.5
-    assert torch.equal(datasets.digits("test").columns["data"], test.columns["data"])
-    assert sorted(set(test.columns["labels"].tolist())) == list(range(10))
-    rows = {tuple(r) for r in train.columns["data"].tolist()}
-    overlap = sum(tuple(r) in rows for r in test.columns["data"].tolist())
+    assert train["data"].shape == (1442, 64) and train["data"].dtype == torch.float32
+    assert float(train["data"].min()) == -0.5 and float(train["data"].max()) == 0.5
+    assert torch.equal(datasets.digits("test")["data"], test["data"])
+    counts = torch.bincount(test["labels"], minlength=10)
+    all_counts = counts + torch.bincount(train["labels"], minlength=10)
+    assert counts.tolist() == (all_counts // 5).tolist()  # a fifth of every class
+    rows = {tuple(r) for r in train["data"].tolist()}
+    overlap = sum(tuple(r) in rows for r in test["data"].tolist())
     assert overlap < 5  # a few digits are pixel-identical in the source data
+
+
+def test_one_hot_gives_cortex_label_vectors():
+    labels = datasets.one_hot(torch.tensor([3, 0]), 10)
+    assert labels.shape == (2, 10) and labels[0, 3] == 1 and labels.sum() == 2

@@ -1,14 +1,31 @@
-"""Training checkpoints as EDN: the network with every parameter inline, plus the
-optimizer's state, the random number generators and the epoch, in the header under
-``:checkpoint``. Written atomically; never pickled, never ``torch.load``-ed.
+"""Training checkpoints: everything needed to continue a run exactly, as EDN.
 
-A checkpoint is also an ordinary saved network: ``bridge.load_model`` opens it.
+A checkpoint is an ordinary saved network (:func:`bridge.save_network`: the description
+with every parameter inline as bit-exact ``#cortex-bridge/tensor`` literals, so
+:func:`bridge.load_model` opens it) whose header carries one more entry,
+``:checkpoint``::
+
+    {:epoch 3                ; epochs completed
+     :batch 0                ; batches completed in the next epoch (an interrupted run)
+     :seed 1234              ; the epoch orders are drawn from seed + epoch
+     :optimizer {:state [...] :param-groups [...]}   ; torch's state_dict, as EDN
+     :schedule {...}         ; the learning-rate schedule's state_dict, or nil
+     :rng {:torch [<state of rank 0> …] :cuda [...]} ; dropout's random streams
+     :partial {:loss-sum 12.5 :samples 640}          ; the interrupted epoch so far
+     :best {:epoch 2 :score 0.97 :stale 1}}          ; train-n's best network, patience
+
+The file is written atomically (a temporary file in the same directory, flushed,
+fsynced, then ``os.replace``), so a crash leaves the previous checkpoint whole. Nothing
+is pickled and nothing goes through ``torch.load``. Only :func:`save_checkpoint` and
+:func:`load_checkpoint` know the format.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -17,8 +34,44 @@ from bridge.edn.tensor_tag import encode_tensor
 from bridge.edn.types import Keyword
 from bridge.errors import TrainingError
 
-__all__ = ["save_checkpoint", "load_checkpoint", "optimizer_state_to_edn",
-           "optimizer_state_from_edn"]
+__all__ = ["TrainingState", "save_checkpoint", "load_checkpoint", "checkpoint_file",
+           "optimizer_state_to_edn", "optimizer_state_from_edn"]
+
+LAST, BEST = "last.edn", "best.edn"
+
+
+@dataclass
+class TrainingState:
+    """Where a run stands, beyond the weights and the optimizer.
+
+    Attributes:
+        epoch: epochs completed.
+        batch: batches completed in epoch ``epoch + 1`` (non-zero only when interrupted).
+        seed: the base of the epoch orders (:func:`bridge.training.data.epoch_order`).
+        history: the per-epoch entries so far.
+        rng: ``{"torch": [state per rank], "cuda": [state per rank] or None}`` (uint8).
+        schedule: the learning-rate schedule's ``state_dict()``, or ``None``.
+        partial: ``{"loss-sum": float, "samples": int}`` of an interrupted epoch.
+        best: ``{"epoch": int, "score": float, "stale": int}`` or ``None``.
+    """
+
+    epoch: int = 0
+    batch: int = 0
+    seed: int = 0
+    history: list = field(default_factory=list)
+    rng: dict = field(default_factory=dict)
+    schedule: dict | None = None
+    partial: dict | None = None
+    best: dict | None = None
+
+
+def checkpoint_file(path: str | os.PathLike, *, best: bool = False) -> Path:
+    """The file a checkpoint path means: a directory holds ``last.edn`` (and
+    ``best.edn``); anything else is the file itself."""
+    path = Path(path)
+    if path.is_dir() or str(path).endswith(os.sep):
+        return path / (BEST if best else LAST)
+    return path
 
 
 def _plain(value: Any) -> Any:
@@ -39,8 +92,23 @@ def _encode(value: Any) -> Any:
             tensor = tensor.to(torch.int64)
         return encode_tensor(tensor)
     if isinstance(value, tuple):
-        return list(value)
+        return [_encode(v) for v in value]
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _encode(v) for k, v in value.items()}
     return value
+
+
+def _bytes_to_edn(state: torch.Tensor) -> dict:
+    """A byte tensor (a generator's state) packed 8 bytes to an int64, exactly."""
+    raw = state.detach().to("cpu", torch.uint8).reshape(-1)
+    padded = torch.cat([raw, raw.new_zeros(-len(raw) % 8)])
+    return {"bytes": len(raw), "words": encode_tensor(padded.view(torch.int64))}
+
+
+def _bytes_from_edn(value: Mapping) -> torch.Tensor:
+    return value["words"].contiguous().view(torch.uint8)[: int(value["bytes"])].clone()
 
 
 def optimizer_state_to_edn(optimizer: torch.optim.Optimizer) -> dict:
@@ -53,7 +121,7 @@ def optimizer_state_to_edn(optimizer: torch.optim.Optimizer) -> dict:
     }
 
 
-def optimizer_state_from_edn(data: Mapping, device) -> dict:
+def optimizer_state_from_edn(data: Mapping) -> dict:
     data = _plain(data)
     groups = []
     for group in data["param-groups"]:
@@ -61,60 +129,85 @@ def optimizer_state_from_edn(data: Mapping, device) -> dict:
         if "betas" in group:
             group["betas"] = tuple(group["betas"])
         groups.append(group)
-    state = {}
-    for entry in data["state"]:
-        values = {}
-        for name, value in entry["values"].items():
-            values[name] = value.to(device) if isinstance(value, torch.Tensor) and name != "step" \
-                else value
-        state[int(entry["index"])] = values
+    state = {int(entry["index"]): dict(entry["values"]) for entry in data["state"]}
     return {"state": state, "param_groups": groups}
 
 
-def save_checkpoint(path: str | os.PathLike, net, optimizer, *, epoch: int,
-                    history: list, shuffle_generator: torch.Generator,
-                    extra: Mapping[str, Any] | None = None) -> None:
-    """Write the network and everything needed to continue training exactly."""
+def save_checkpoint(path: str | os.PathLike, net, optimizer: torch.optim.Optimizer,
+                    state: TrainingState) -> Path:
+    """Write ``net``, ``optimizer`` and ``state`` to ``path`` atomically; returns the file
+    written (``path/last.edn`` when ``path`` is a directory)."""
     from bridge.export import save_network
 
-    checkpoint = {
-        "epoch": epoch,
+    target = checkpoint_file(path)
+    entry = {
+        "epoch": state.epoch,
+        "batch": state.batch,
+        "seed": state.seed,
         "optimizer": optimizer_state_to_edn(optimizer),
-        "rng": {"torch": _encode(torch.get_rng_state()),
-                "shuffle": _encode(shuffle_generator.get_state())},
-        **(extra or {}),
+        "schedule": _encode(state.schedule) if state.schedule is not None else None,
+        "rng": {name: ([_bytes_to_edn(s) for s in states] if states is not None else None)
+                for name, states in state.rng.items()},
+        "partial": state.partial,
+        "best": state.best,
     }
-    save_network(net, path, history=history, extra={"checkpoint": checkpoint})
+    save_network(net, target, history=[dict(e) for e in state.history],
+                 extra={"checkpoint": entry})
+    return target
 
 
-def load_checkpoint(path: str | os.PathLike, net, optimizer,
-                    shuffle_generator: torch.Generator) -> dict:
-    """Restore ``net``, ``optimizer`` and the generators from ``path``; returns the
-    checkpoint's header entries (``epoch``, ``history`` …) as plain Python.
+def load_checkpoint(path: str | os.PathLike, net, optimizer: torch.optim.Optimizer
+                    ) -> TrainingState:
+    """Restore ``net``'s parameters and ``optimizer`` from the checkpoint at ``path``
+    (a file, or a directory holding ``last.edn``) and return the rest of the state.
 
     Raises:
-        TrainingError: the file is not a checkpoint of this network.
+        TrainingError: no such file, a saved network that is not a checkpoint, or a
+            checkpoint of a different network.
     """
     from bridge.loading import load_model
 
-    saved = load_model(path)
+    target = checkpoint_file(path)
+    if not target.is_file():
+        raise TrainingError(f"cannot resume: there is no checkpoint at {target}")
+    saved = load_model(target)
     if "checkpoint" not in saved.header:
-        raise TrainingError(f"{path} is a saved network but not a training checkpoint")
-    mine, theirs = net.parameters_by_layer(), saved.parameters_by_layer()
-    if {k: {n: tuple(t.shape) for n, t in v.items()} for k, v in mine.items()} != \
-            {k: {n: tuple(t.shape) for n, t in v.items()} for k, v in theirs.items()}:
-        raise TrainingError(f"the checkpoint {path} holds a different network")
+        raise TrainingError(f"{target} is a saved network but not a training checkpoint")
+    copy_parameters(saved, net, what=f"the checkpoint {target}")
+    entries = _plain(saved.header["checkpoint"])
+    device = next(iter(net.state_dict().values())).device
+    restored = optimizer_state_from_edn(entries["optimizer"])
+    for values in restored["state"].values():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor) and name != "step":
+                values[name] = value.to(device)
+    try:
+        optimizer.load_state_dict(restored)
+    except (ValueError, KeyError) as error:
+        raise TrainingError(f"the optimizer state in {target} does not fit this optimizer: "
+                            f"{error}") from None
+    rng = {name: ([_bytes_from_edn(s) for s in states] if states is not None else None)
+           for name, states in (entries.get("rng") or {}).items()}
+    return TrainingState(
+        epoch=int(entries["epoch"]), batch=int(entries.get("batch") or 0),
+        seed=int(entries.get("seed") or 0),
+        history=_plain(saved.header.get("history") or []), rng=rng,
+        schedule=entries.get("schedule"), partial=entries.get("partial"),
+        best=entries.get("best"))
+
+
+def copy_parameters(source, net, *, what: str) -> None:
+    """Copy every parameter (and running statistic, and center) of ``source`` into
+    ``net``.
+
+    Raises:
+        TrainingError: the two networks' parameters differ in names or shapes.
+    """
+    mine, theirs = net.parameters_by_layer(), source.parameters_by_layer()
+    shapes = {k: {n: tuple(t.shape) for n, t in v.items()} for k, v in mine.items()}
+    if shapes != {k: {n: tuple(t.shape) for n, t in v.items()} for k, v in theirs.items()}:
+        raise TrainingError(f"{what} holds a different network")
     with torch.no_grad():
         for layer, params in mine.items():
             for name, tensor in params.items():
                 tensor.copy_(theirs[layer][name])
-    checkpoint = saved.header["checkpoint"]
-    entries = _plain(checkpoint)
-    device = next(iter(net.state_dict().values())).device
-    optimizer.load_state_dict(optimizer_state_from_edn(checkpoint[Keyword("optimizer")],
-                                                       device))
-    rng = entries["rng"]
-    torch.set_rng_state(rng["torch"].to(torch.uint8))
-    shuffle_generator.set_state(rng["shuffle"].to(torch.uint8))
-    entries["history"] = _plain(saved.header.get("history", []))
-    return entries

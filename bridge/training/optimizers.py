@@ -1,27 +1,43 @@
 """Optimizers by Cortex's names and defaults (cortex-spec §3.3), and a few of PyTorch's.
 
-An optimizer may be written as EDN — ``(sgd :learning-rate 0.01)``,
-``{:type :adam :alpha 0.001}`` — as text of such EDN, as a name (``"adam"``), as a dict
-with str keys, or given as a ready ``torch.optim.Optimizer`` or a callable
-``params -> Optimizer``.
+Spellings, all equivalent where they mean the same thing:
 
-==============  ===============================================  ================================
-name            options (defaults)                               PyTorch
-==============  ===============================================  ================================
-``sgd``         ``:learning-rate 0.001 :momentum 0.9``            SGD, Nesterov (Cortex's update)
-``adam``        ``:alpha 0.001 :beta1 0.9 :beta2 0.999 :epsilon 1e-8``  Adam
-``adadelta``    ``:decay 0.05 :epsilon 1e-6``                     Adadelta(lr 1, rho 1 − decay)
-``adamw``       ``:learning-rate 0.001 :weight-decay 0.01 …``     AdamW
-``rmsprop``     ``:learning-rate 0.01 :rho 0.99 :epsilon 1e-8 :momentum 0``  RMSprop
-``adagrad``     ``:learning-rate 0.01 :epsilon 1e-10``            Adagrad
-==============  ===============================================  ================================
+- EDN: ``(sgd :learning-rate 0.01)``, ``(cortex.optimize.adam/adam :alpha 0.001)``,
+  ``{:type :adam :alpha 0.001}``, or the text of any of these;
+- Python: ``"adam"``, ``{"type": "adam", "alpha": 0.001}`` (str or keyword keys);
+- ready-made: a ``torch.optim.Optimizer``, or a callable ``params -> Optimizer``.
 
-A ``:schedule`` option adds a learning-rate schedule stepped once per epoch:
-``{:type :step :step-size 10 :gamma 0.1}``, ``{:type :exponential :gamma 0.95}`` or
-``{:type :cosine :epochs 30}``.
+==============  ==================================================  ==================
+name            options (defaults)                                  PyTorch
+==============  ==================================================  ==================
+``sgd``         ``:learning-rate 0.001 :momentum 0.9``               SGD, Nesterov
+``adam``        ``:alpha 0.001 :beta1 0.9 :beta2 0.999``             Adam
+                ``:epsilon 1e-8``
+``adadelta``    ``:decay 0.05 :epsilon 1e-6 :learning-rate 1``       Adadelta
+``adamw``       ``:learning-rate 0.001 :beta1 0.9 :beta2 0.999``     AdamW
+                ``:epsilon 1e-8 :weight-decay 0.01``
+``rmsprop``     ``:learning-rate 0.01 :rho 0.99 :epsilon 1e-8``      RMSprop
+                ``:momentum 0``
+``adagrad``     ``:learning-rate 0.01 :epsilon 1e-10``               Adagrad
+==============  ==================================================  ==================
 
-Differs from Cortex: Adam's bias correction continues across epochs (Cortex restarted
-it on every ``train`` call).
+Each equivalence is exact (tests check every step against the spec's formula):
+Cortex's SGD keeps u = μu + ηg and moves θ by μu_old − (1 + μ)u, which is PyTorch's
+Nesterov momentum with lr η; Adam is PyTorch's Adam with lr α; Adadelta weights the new
+squared gradient by ``:decay``, PyTorch by 1 − rho. ``:lr`` and ``:learning-rate`` are
+accepted for Adam's ``:alpha``.
+
+A ``:schedule`` option adds a learning-rate schedule, stepped once per epoch:
+``{:type :step :step-size 10 :gamma 0.1}``, ``{:type :exponential :gamma 0.95}``,
+``{:type :cosine}`` (over the run's epochs; ``:epochs`` and ``:min-learning-rate``
+change that), or just ``:cosine``.
+
+The update runs as one fused kernel where PyTorch has one for the optimizer and device
+(``fused=True``), else over all parameters at once (``foreach=True``); never one Python
+call per parameter.
+
+Differs from Cortex: Adam's bias correction continues across epochs (Cortex restarted it
+on every ``train`` call, cortex-spec §3.3).
 """
 
 from __future__ import annotations
@@ -34,69 +50,101 @@ import torch
 
 from bridge.edn.types import EdnList, Keyword, Symbol
 
-__all__ = ["OPTIMIZERS", "OptimizerSpec", "parse_optimizer", "make_optimizer",
-           "make_schedule", "optimizer_edn"]
+__all__ = ["OPTIMIZERS", "OptimizerSpec", "register_optimizer", "parse_optimizer",
+           "make_optimizer", "make_schedule", "optimizer_edn", "SCHEDULES"]
 
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """A Cortex optimizer name, its defaults, and how to make the torch optimizer."""
+    """A Cortex optimizer name, its options with their defaults, and how to build it.
+
+    Attributes:
+        name: the name in EDN (``"sgd"``).
+        defaults: every option and its default, in Cortex's spelling.
+        make: ``(params, options, kernel) -> torch.optim.Optimizer``; ``kernel`` is
+            ``{"fused": True}`` or ``{"foreach": True}``.
+        fused_devices: device types where PyTorch has a fused kernel for it.
+        aliases: other spellings of options (``{"lr": "alpha"}``).
+    """
 
     name: str
     defaults: Mapping[str, Any]
-    make: Callable[[Any, Mapping[str, Any]], torch.optim.Optimizer]
+    make: Callable[[Any, Mapping[str, Any], dict], torch.optim.Optimizer]
+    fused_devices: frozenset[str] = frozenset()
+    aliases: Mapping[str, str] = None  # type: ignore[assignment]
 
 
-def _sgd(params, o):
-    return torch.optim.SGD(params, lr=o["learning-rate"], momentum=o["momentum"],
-                           nesterov=o["momentum"] > 0, foreach=True)
+OPTIMIZERS: dict[str, OptimizerSpec] = {}
+_COMMON_ALIASES = {"lr": "learning-rate", "learning_rate": "learning-rate",
+                   "weight_decay": "weight-decay"}
 
 
-def _adam(params, o):
+def register_optimizer(name: str, defaults: Mapping[str, Any], *,
+                       fused_devices: tuple[str, ...] = (),
+                       aliases: Mapping[str, str] | None = None):
+    """Register ``make(params, options, kernel)`` under ``name`` (a decorator)."""
+
+    def decorate(make):
+        if name in OPTIMIZERS:
+            raise ValueError(f"an optimizer named {name!r} is already registered")
+        OPTIMIZERS[name] = OptimizerSpec(name, dict(defaults), make, frozenset(fused_devices),
+                                         {**_COMMON_ALIASES, **(aliases or {})})
+        return make
+
+    return decorate
+
+
+@register_optimizer("sgd", {"learning-rate": 0.001, "momentum": 0.9},
+                    fused_devices=("cpu", "cuda"))
+def _sgd(params, o, kernel):
+    momentum = float(o["momentum"])
+    return torch.optim.SGD(params, lr=o["learning-rate"], momentum=momentum,
+                           nesterov=momentum > 0, **kernel)
+
+
+@register_optimizer("adam", {"alpha": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+                    fused_devices=("cpu", "cuda"),
+                    aliases={"lr": "alpha", "learning-rate": "alpha", "learning_rate": "alpha"})
+def _adam(params, o, kernel):
     return torch.optim.Adam(params, lr=o["alpha"], betas=(o["beta1"], o["beta2"]),
-                            eps=o["epsilon"], foreach=True)
+                            eps=o["epsilon"], **kernel)
 
 
-def _adadelta(params, o):
-    return torch.optim.Adadelta(params, lr=o.get("learning-rate", 1.0), rho=1.0 - o["decay"],
-                                eps=o["epsilon"], foreach=True)
+@register_optimizer("adadelta", {"decay": 0.05, "epsilon": 1e-6, "learning-rate": 1.0})
+def _adadelta(params, o, kernel):
+    return torch.optim.Adadelta(params, lr=o["learning-rate"], rho=1.0 - o["decay"],
+                                eps=o["epsilon"], **kernel)
 
 
-def _adamw(params, o):
+@register_optimizer("adamw", {"learning-rate": 0.001, "beta1": 0.9, "beta2": 0.999,
+                              "epsilon": 1e-8, "weight-decay": 0.01},
+                    fused_devices=("cpu", "cuda"))
+def _adamw(params, o, kernel):
     return torch.optim.AdamW(params, lr=o["learning-rate"], betas=(o["beta1"], o["beta2"]),
-                             eps=o["epsilon"], weight_decay=o["weight-decay"], foreach=True)
+                             eps=o["epsilon"], weight_decay=o["weight-decay"], **kernel)
 
 
-def _rmsprop(params, o):
+@register_optimizer("rmsprop", {"learning-rate": 0.01, "rho": 0.99, "epsilon": 1e-8,
+                                "momentum": 0.0})
+def _rmsprop(params, o, kernel):
     return torch.optim.RMSprop(params, lr=o["learning-rate"], alpha=o["rho"],
-                               eps=o["epsilon"], momentum=o["momentum"], foreach=True)
+                               eps=o["epsilon"], momentum=o["momentum"], **kernel)
 
 
-def _adagrad(params, o):
-    return torch.optim.Adagrad(params, lr=o["learning-rate"], eps=o["epsilon"], foreach=True)
-
-
-OPTIMIZERS: dict[str, OptimizerSpec] = {
-    spec.name: spec for spec in (
-        OptimizerSpec("sgd", {"learning-rate": 0.001, "momentum": 0.9}, _sgd),
-        OptimizerSpec("adam", {"alpha": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
-                      _adam),
-        OptimizerSpec("adadelta", {"decay": 0.05, "epsilon": 1e-6}, _adadelta),
-        OptimizerSpec("adamw", {"learning-rate": 0.001, "beta1": 0.9, "beta2": 0.999,
-                                "epsilon": 1e-8, "weight-decay": 0.01}, _adamw),
-        OptimizerSpec("rmsprop", {"learning-rate": 0.01, "rho": 0.99, "epsilon": 1e-8,
-                                  "momentum": 0.0}, _rmsprop),
-        OptimizerSpec("adagrad", {"learning-rate": 0.01, "epsilon": 1e-10}, _adagrad),
-    )
-}
-_KEY_ALIASES = {"lr": "learning-rate", "learning_rate": "learning-rate",
-                "weight_decay": "weight-decay"}
+@register_optimizer("adagrad", {"learning-rate": 0.01, "epsilon": 1e-10},
+                    fused_devices=("cpu",))
+def _adagrad(params, o, kernel):
+    return torch.optim.Adagrad(params, lr=o["learning-rate"], eps=o["epsilon"], **kernel)
 
 
 def _name(value: Any) -> str:
     if isinstance(value, Keyword | Symbol):
         return value.name
     return str(value).lstrip(":").rpartition("/")[2]
+
+
+def _plain_key(value: Any) -> str:
+    return value.full if isinstance(value, Keyword) else str(value).lstrip(":")
 
 
 def parse_optimizer(value: Any) -> dict[str, Any]:
@@ -106,7 +154,7 @@ def parse_optimizer(value: Any) -> dict[str, Any]:
         ValueError: an unknown name or option, naming the known ones.
     """
     if value is None:
-        value = "adam"  # Cortex's default optimizer
+        value = "adam"  # Cortex's default optimizer (execute/train, train-n)
     if isinstance(value, str) and value.strip()[:1] in ("(", "{"):
         from bridge.edn import loads
 
@@ -115,65 +163,111 @@ def parse_optimizer(value: Any) -> dict[str, Any]:
         if not value:
             raise ValueError("an empty list is not an optimizer")
         items = list(value[1:])
+        if len(items) == 1 and isinstance(items[0], Mapping):  # (sgd {:learning-rate …})
+            items = [x for pair in items[0].items() for x in pair]
         if len(items) % 2:
-            raise ValueError(f"({value[0]} …) takes keyword/value pairs")
+            raise ValueError(f"({value[0]} …) takes keyword/value pairs. Received: "
+                             f"{len(items)} arguments")
         options = {"type": _name(value[0])}
-        options.update({_name(k): v for k, v in zip(items[::2], items[1::2], strict=True)})
+        options.update({_plain_key(k): v for k, v in zip(items[::2], items[1::2],
+                                                          strict=True)})
     elif isinstance(value, Mapping):
-        options = {_name(k): v for k, v in value.items()}
+        options = {_plain_key(k): v for k, v in value.items()}
         options["type"] = _name(options.get("type", "adam"))
     elif isinstance(value, str | Keyword | Symbol):
         options = {"type": _name(value)}
     else:
-        raise ValueError(f"cannot read an optimizer from {value!r}")
-    options = {_KEY_ALIASES.get(k, k): v for k, v in options.items()}
+        raise ValueError(f"cannot read an optimizer from {value!r}; give a name such as "
+                         "'adam', a map such as {:type :sgd :learning-rate 0.01}, or a "
+                         "torch.optim.Optimizer")
     kind = options["type"]
     if kind not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer :{kind}; known optimizers are "
                          + " ".join(f":{k}" for k in OPTIMIZERS))
     spec = OPTIMIZERS[kind]
-    allowed = set(spec.defaults) | {"type", "schedule"} | (
-        {"learning-rate"} if kind == "adadelta" else set())
-    unknown = sorted(set(options) - allowed)
+    options = {spec.aliases.get(k, k): v for k, v in options.items()}
+    unknown = [k for k in options if k not in spec.defaults and k not in ("type", "schedule")]
     if unknown:
         raise ValueError(f":{kind} has no option " + " ".join(f":{u}" for u in unknown)
                          + "; its options are " + " ".join(f":{k}" for k in spec.defaults))
-    return {**spec.defaults, **options}
+    for key, given in options.items():
+        if key in spec.defaults and (isinstance(given, bool)
+                                     or not isinstance(given, int | float)):
+            raise ValueError(f":{kind} option :{key} must be a number. Received: "
+                             f":{key} {given!r}")
+    return {"type": kind, **spec.defaults,
+            **{k: (float(v) if k in spec.defaults else v) for k, v in options.items()
+               if k != "type"}}
+
+
+def _kernel(spec: OptimizerSpec, params: list) -> dict:
+    devices = {p.device.type for p in params}
+    if (len(devices) == 1 and devices <= spec.fused_devices
+            and all(p.is_floating_point() for p in params)):
+        return {"fused": True}
+    return {"foreach": True}
 
 
 def make_optimizer(value: Any, params) -> tuple[torch.optim.Optimizer, dict[str, Any] | None]:
-    """The torch optimizer for ``value`` over ``params``, and its parsed options (or
-    ``None`` for an optimizer given ready-made)."""
+    """The torch optimizer for ``value`` over ``params``, and its parsed options
+    (``None`` for an optimizer given ready-made)."""
     if isinstance(value, torch.optim.Optimizer):
         return value, None
     if callable(value) and not isinstance(value, str | Keyword | Symbol | Mapping | EdnList):
         return value(params), None
     options = parse_optimizer(value)
-    return OPTIMIZERS[options["type"]].make(params, options), options
+    params = list(params)
+    spec = OPTIMIZERS[options["type"]]
+    return spec.make(params, options, _kernel(spec, params)), options
+
+
+def _step(optimizer, o, epochs):
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(o.get("step-size", 10)),
+                                           gamma=float(o.get("gamma", 0.1)))
+
+
+def _exponential(optimizer, o, epochs):
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=float(o.get("gamma", 0.95)))
+
+
+def _cosine(optimizer, o, epochs):
+    return torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=max(1, int(o.get("epochs", epochs))),
+        eta_min=float(o.get("min-learning-rate", 0.0)))
+
+
+SCHEDULES = {"step": _step, "exponential": _exponential, "cosine": _cosine}
 
 
 def make_schedule(options: Mapping[str, Any] | None, optimizer, epochs: int):
-    """The per-epoch learning-rate schedule an optimizer's ``:schedule`` asks for."""
+    """The per-epoch learning-rate schedule an optimizer's ``:schedule`` asks for, or
+    ``None``.
+
+    Raises:
+        ValueError: an unknown schedule, listing the known ones.
+    """
     if not options or options.get("schedule") is None:
         return None
-    schedule = {_name(k): v for k, v in dict(options["schedule"]).items()}
+    schedule = options["schedule"]
+    if isinstance(schedule, Mapping):
+        schedule = {_plain_key(k): v for k, v in schedule.items()}
+    else:
+        schedule = {"type": schedule}
     kind = _name(schedule.get("type", "step"))
-    if kind == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(schedule.get(
-            "step-size", 10)), gamma=float(schedule.get("gamma", 0.1)))
-    if kind == "exponential":
-        return torch.optim.lr_scheduler.ExponentialLR(optimizer,
-                                                      gamma=float(schedule.get("gamma", 0.95)))
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=int(schedule.get("epochs", epochs)))
-    raise ValueError(f"unknown schedule :{kind}; known schedules are :step :exponential "
-                     ":cosine")
+    if kind not in SCHEDULES:
+        raise ValueError(f"unknown schedule :{kind}; known schedules are "
+                         + " ".join(f":{k}" for k in SCHEDULES))
+    return SCHEDULES[kind](optimizer, schedule, epochs)
 
 
 def optimizer_edn(options: Mapping[str, Any] | None) -> Any:
     """The parsed options as EDN data (for saved headers)."""
     if options is None:
         return None
-    return {Keyword(k): (Keyword(v) if k == "type" else v) for k, v in options.items()
-            if k != "schedule"}
+
+    def edn(value):
+        if isinstance(value, Mapping):
+            return {Keyword(_plain_key(k)): edn(v) for k, v in value.items()}
+        return Keyword(_name(value)) if isinstance(value, str) else value
+
+    return {Keyword(k): (Keyword(v) if k == "type" else edn(v)) for k, v in options.items()}

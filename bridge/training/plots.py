@@ -1,4 +1,8 @@
-"""Training curves as a PNG (matplotlib, imported only when a plot is asked for)."""
+"""Training curves as a PNG (matplotlib, imported only when a plot is asked for).
+
+The figure is drawn on a bare ``matplotlib.figure.Figure``, rendered by Agg; pyplot and
+the global backend are never touched, so a notebook's own plotting is left alone.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,18 @@ __all__ = ["plot_history"]
 
 
 def plot_history(history: Sequence[Mapping], path: str | os.PathLike) -> None:
-    """Loss (train and test) and test accuracy per epoch, written atomically to ``path``."""
-    import matplotlib
+    """Loss (train and test) and test accuracy per epoch, written atomically to ``path``.
 
-    matplotlib.use("Agg", force=True)
+    **Arguments:**
+
+    - history: entries as :func:`bridge.train` returns them.
+    - path: the PNG file.
+    """
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [entry["epoch"] for entry in history]
-    figure = Figure(figsize=(9, 3.6), tight_layout=True)
+    figure = Figure(figsize=(9, 3.6), layout="tight")
     losses, accuracy = figure.subplots(1, 2)
     losses.plot(epochs, [e["train-loss"] for e in history], marker="o", label="train")
     if any("test-loss" in e for e in history):
@@ -32,6 +40,11 @@ def plot_history(history: Sequence[Mapping], path: str | os.PathLike) -> None:
         accuracy.plot(epochs, [e.get("test-accuracy") for e in history], marker="o",
                       color="tab:green")
         accuracy.set_ylim(0, 1)
+    else:
+        accuracy.text(0.5, 0.5, "no test data", ha="center", va="center",
+                      transform=accuracy.transAxes)
+    for axes in (losses, accuracy):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     accuracy.set_xlabel("epoch")
     accuracy.set_ylabel("accuracy")
     accuracy.set_title("test accuracy")

@@ -1,17 +1,21 @@
-"""bridge.train: convergence, reproducibility, resume, interruption, NaN, checkpoints."""
+"""bridge.train: convergence, reproducibility, resume, Ctrl-C, NaN, checkpoints, logs."""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 
 import pytest
 import torch
 
 import bridge
+from bridge.edn import Keyword
 from bridge.errors import DataError, TrainingError
 from bridge.training.trainer import History
 
-XOR = "[(input 2 1 1 :id :x) (linear->tanh 10) (linear 1 :id :y)]"
+QUIET = {"log": lambda _: None, "progress": False}
+XOR = "[(input 2 1 1 :id :x) (linear->tanh 10) (linear 1 :id :y)]"  # cortex-spec §4.2
 XOR_DATA = [{"x": [0.0, 0.0], "y": [0.0]}, {"x": [0.0, 1.0], "y": [1.0]},
             {"x": [1.0, 0.0], "y": [1.0]}, {"x": [1.0, 1.0], "y": [0.0]}]
 MLP = "[(input 8 :id :data) (linear->relu 16) (dropout 0.8) (linear 3) (softmax :id :labels)]"
@@ -30,10 +34,17 @@ def weights(net):
             for layer, params in net.parameters_by_layer().items() for name, t in params.items()}
 
 
+def identical(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --- learning ------------------------------------------------------------------------------
+
+
 def test_xor_converges_with_cortex_data_and_sgd():
     net = bridge.load_model(XOR, seed=1)
     history = bridge.train(net, XOR_DATA, test=XOR_DATA, optimizer="(sgd :learning-rate 0.1)",
-                           epochs=300, batch_size=4, seed=0, log=lambda _: None)
+                           epochs=300, batch_size=4, seed=0, **QUIET)
     assert isinstance(history, History) and len(history) == 300
     out = bridge.predict(net, XOR_DATA).flatten()
     assert torch.allclose(out, torch.tensor([0.0, 1.0, 1.0, 0.0]), atol=0.15)
@@ -42,14 +53,57 @@ def test_xor_converges_with_cortex_data_and_sgd():
 
 def test_classifier_learns_and_history_has_the_fields():
     net = bridge.load_model(MLP, seed=0)
-    data = blobs()
-    history = bridge.train(net, data, test=blobs(seed=1), epochs=5, batch_size=16, seed=0,
-                           optimizer="(adam :alpha 0.01)",
-                           log=lambda _: None)
-    assert set(history[0]) >= {"epoch", "train-loss", "test-loss", "test-accuracy", "seconds",
+    seen = []
+    history = bridge.train(net, blobs(), test=blobs(seed=1), epochs=5, batch_size=16, seed=0,
+                           optimizer="(adam :alpha 0.01)", on_epoch=seen.append, **QUIET)
+    assert set(history[0]) == {"epoch", "train-loss", "test-loss", "test-accuracy", "seconds",
                                "samples-per-second"}
+    assert [e["epoch"] for e in history] == [1, 2, 3, 4, 5] and seen == list(history)
     assert history[-1]["test-accuracy"] > 0.95
     assert history[-1]["train-loss"] < history[0]["train-loss"]
+    assert history.optimizer[Keyword("type")] == Keyword("adam")
+
+
+def test_train_loss_is_the_sample_weighted_mean_of_the_batches():
+    net = bridge.load_model("[(input 1 :id :x) (linear 1 :id :y :weights [[0]] :bias [0])]")
+    data = {"x": torch.zeros(5, 1), "y": torch.tensor([[1.0], [1.0], [1.0], [1.0], [3.0]])}
+    history = bridge.train(net, data, optimizer="(sgd :learning-rate 0)", epochs=1,
+                           batch_size=2, shuffle=False, **QUIET)
+    assert history[0]["train-loss"] == pytest.approx((1 + 1 + 1 + 1 + 9) / 5)
+
+
+def test_two_inputs_and_a_schedule():
+    net = bridge.load_model("[(input 2 :id :a) (input 2 :id :b) (concatenate :parents [:a :b])"
+                            " (linear 1 :id :y)]", seed=0)
+    generator = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, 2, generator=generator), torch.randn(64, 2, generator=generator)
+    data = {"a": a, "b": b, "y": (a.sum(1) - b.sum(1)).unsqueeze(1)}
+    history = bridge.train(net, data, epochs=30, batch_size=8, seed=0, **QUIET,
+                           optimizer="(sgd :learning-rate 0.05 :schedule {:type :step "
+                                     ":step-size 10 :gamma 0.5})")
+    assert history[-1]["train-loss"] < 1e-3
+    assert [history[i]["learning-rate"] for i in (8, 9, 19)] == [0.05, 0.025, 0.0125]
+
+
+def test_center_loss_moves_the_centers_while_training():
+    net = bridge.load_model("[(input 8 :id :data) (linear 4) (relu :id :features :center-loss"
+                            " {:labels {:stream :labels} :alpha 0.5 :lambda 0.01})"
+                            " (linear 3) (softmax :id :labels)]", seed=0)
+    history = bridge.train(net, blobs(), epochs=2, batch_size=16, seed=0, **QUIET)
+    assert net.layer_module("features").centers.abs().sum() > 0
+    assert all(torch.isfinite(torch.tensor(e["train-loss"])) for e in history)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_autocast_trains_on_cpu(precision):
+    net = bridge.load_model(MLP, seed=0)
+    history = bridge.train(net, blobs(), epochs=2, batch_size=16, seed=0, precision=precision,
+                           optimizer="(adam :alpha 0.01)", **QUIET)
+    assert history[-1]["train-loss"] < history[0]["train-loss"]
+    assert next(net.parameters()).dtype == torch.float32
+
+
+# --- reproducibility and resume ------------------------------------------------------------
 
 
 def test_seeded_runs_are_identical_and_leave_the_global_rng_alone():
@@ -59,95 +113,243 @@ def test_seeded_runs_are_identical_and_leave_the_global_rng_alone():
         expected = torch.rand(1)
         torch.manual_seed(99)
         net = bridge.load_model(MLP, seed=0)
-        bridge.train(net, blobs(), epochs=2, batch_size=16, seed=3, log=lambda _: None)
+        bridge.train(net, blobs(), epochs=2, batch_size=16, seed=3, **QUIET)
         assert torch.equal(torch.rand(1), expected)
         results.append(weights(net))
-    assert all(torch.equal(results[0][k], results[1][k]) for k in results[0])
+    assert identical(*results)
+
+
+def test_without_a_seed_torch_manual_seed_governs_the_run():
+    results = []
+    for _ in range(2):
+        torch.manual_seed(5)
+        net = bridge.load_model(MLP, seed=0)
+        bridge.train(net, blobs(), epochs=1, batch_size=16, **QUIET)
+        results.append(weights(net))
+    assert identical(*results)
+
+
+SCHEDULED = "(adam :alpha 0.01 :schedule {:type :exponential :gamma 0.7})"
 
 
 def test_resume_gives_exactly_the_uninterrupted_weights(tmp_path):
     data = blobs()
     straight = bridge.load_model(MLP, seed=0)
-    bridge.train(straight, data, epochs=4, batch_size=16, seed=5, log=lambda _: None)
+    full = bridge.train(straight, data, epochs=4, batch_size=16, seed=5, optimizer=SCHEDULED,
+                        **QUIET)
 
     first = bridge.load_model(MLP, seed=0)
     checkpoint = tmp_path / "ckpt.edn"
-    bridge.train(first, data, epochs=2, batch_size=16, seed=5, checkpoint=checkpoint,
-                 log=lambda _: None)
-    resumed = bridge.load_model(MLP, seed=123)  # different start: everything comes back
-    history = bridge.train(resumed, data, epochs=4, batch_size=16, seed=5, resume=checkpoint,
-                           log=lambda _: None)
+    bridge.train(first, data, epochs=2, batch_size=16, seed=5, optimizer=SCHEDULED,
+                 checkpoint=checkpoint, **QUIET)
+    resumed = bridge.load_model(MLP, seed=123)  # a different start: everything comes back
+    history = bridge.train(resumed, data, epochs=4, batch_size=16, seed=5, optimizer=SCHEDULED,
+                           resume=checkpoint, **QUIET)
     assert [e["epoch"] for e in history] == [1, 2, 3, 4]
-    a, b = weights(straight), weights(resumed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [e["learning-rate"] for e in history] == [e["learning-rate"] for e in full]
+    assert [e["train-loss"] for e in history] == [e["train-loss"] for e in full]
+    assert identical(weights(straight), weights(resumed))
+
+
+def test_interrupt_mid_epoch_then_resume_gives_the_same_weights(tmp_path):
+    data = blobs()
+    straight = bridge.load_model(MLP, seed=0)
+    full = bridge.train(straight, data, epochs=3, batch_size=16, seed=2, **QUIET)
+
+    net = bridge.load_model(MLP, seed=0)
+    path = tmp_path / "c.edn"
+
+    def interrupt(epoch, batch):
+        if (epoch, batch) == (2, 6):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bridge.train(net, data, epochs=3, batch_size=16, seed=2, checkpoint=path,
+                     on_batch=interrupt, **QUIET)
+    saved = bridge.load_model(path).header["checkpoint"]
+    assert (saved[Keyword("epoch")], saved[Keyword("batch")]) == (1, 6)
+    resumed = bridge.load_model(MLP, seed=9)
+    history = bridge.train(resumed, data, epochs=3, batch_size=16, seed=2, resume=path,
+                           **QUIET)
+    assert identical(weights(straight), weights(resumed))
+    assert history[1]["train-loss"] == pytest.approx(full[1]["train-loss"], rel=1e-6)
+
+
+def test_ctrl_c_signal_stops_after_the_step_and_saves(tmp_path):
+    net = bridge.load_model(MLP, seed=0)
+    path = tmp_path / "c.edn"
+    steps = []
+
+    def press_ctrl_c(epoch, batch):
+        steps.append((epoch, batch))
+        if (epoch, batch) == (1, 4):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        bridge.train(net, blobs(), epochs=3, batch_size=16, seed=0, checkpoint=path,
+                     on_batch=press_ctrl_c, **QUIET)
+    assert steps[-1] == (1, 4)  # the request is honoured at the end of the step
+    saved = bridge.load_model(path)
+    assert saved.header["checkpoint"][Keyword("batch")] == 4
+    assert identical(weights(net), weights(saved))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_interrupt_without_a_checkpoint_just_stops():
+    net = bridge.load_model(MLP, seed=0)
+
+    def interrupt(epoch, batch):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bridge.train(net, blobs(), epochs=2, batch_size=16, seed=0, on_batch=interrupt, **QUIET)
+
+
+# --- checkpoints ---------------------------------------------------------------------------
 
 
 def test_checkpoint_is_an_edn_network(tmp_path):
     net = bridge.load_model(MLP, seed=0)
     path = tmp_path / "c.edn"
-    bridge.train(net, blobs(), epochs=1, batch_size=16, seed=0, checkpoint=path,
-                 log=lambda _: None)
+    history = bridge.train(net, blobs(), epochs=1, batch_size=16, seed=0, checkpoint=path,
+                           optimizer="sgd", **QUIET)
     text = path.read_text()
     assert text.startswith("{:cortex-bridge/format 1") and ":checkpoint" in text
+    assert history.checkpoint == str(path)
     again = bridge.load_model(path)
-    assert all(torch.equal(weights(net)[k], weights(again)[k]) for k in weights(net))
+    assert identical(weights(net), weights(again))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.edn"]  # no temporary files left
+
+
+def test_checkpoint_dir_keeps_the_last_and_the_best(tmp_path):
+    net = bridge.load_model(MLP, seed=0)
+    test = blobs(seed=1)
+    accuracies = {}
+
+    def remember(entry):
+        accuracies[entry["epoch"]] = weights(net)
+
+    history = bridge.train(net, blobs(), test=test, epochs=4, batch_size=16, seed=0,
+                           checkpoint_dir=tmp_path / "run", on_epoch=remember,
+                           optimizer="(sgd :learning-rate 0.5)", keep_best=False, **QUIET)
+    best = bridge.load_model(tmp_path / "run" / "best.edn")
+    last = bridge.load_model(tmp_path / "run" / "last.edn")
+    assert identical(weights(best), accuracies[history.best_epoch])
+    assert identical(weights(last), accuracies[4])
+    assert last.header["checkpoint"][Keyword("epoch")] == 4
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    net = bridge.load_model(MLP, seed=0)
+    path = tmp_path / "c.edn"
+    bridge.train(net, blobs(), epochs=1, batch_size=16, seed=0, checkpoint=path, **QUIET)
+    before = path.read_bytes()
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)  # the write dies before the rename
+    with pytest.raises(OSError, match="disk full"):
+        bridge.train(net, blobs(), epochs=1, batch_size=16, seed=1, checkpoint=path, **QUIET)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["c.edn"]
+
+
+def test_resume_refuses_what_is_not_a_checkpoint(tmp_path):
+    net = bridge.load_model(MLP, seed=0)
+    bridge.save_network(net, tmp_path / "plain.edn")
+    with pytest.raises(TrainingError, match="is a saved network but not a training checkpoint"):
+        bridge.train(net, blobs(), epochs=1, resume=tmp_path / "plain.edn", **QUIET)
+    with pytest.raises(TrainingError, match="cannot resume: there is no checkpoint at"):
+        bridge.train(net, blobs(), epochs=1, resume=tmp_path / "missing.edn", **QUIET)
+    other = bridge.load_model("[(input 8 :id :data) (linear 3) (softmax :id :labels)]")
+    bridge.train(other, blobs(), epochs=1, checkpoint=tmp_path / "other.edn", **QUIET)
+    with pytest.raises(TrainingError, match="holds a different network"):
+        bridge.train(net, blobs(), epochs=2, resume=tmp_path / "other.edn", **QUIET)
+
+
+# --- NaN -----------------------------------------------------------------------------------
 
 
 def test_nan_loss_stops_naming_epoch_and_batch_and_keeps_the_checkpoint(tmp_path):
     net = bridge.load_model(MLP, seed=0)
     path = tmp_path / "c.edn"
-    bridge.train(net, blobs(), epochs=1, batch_size=16, seed=0, checkpoint=path,
-                 log=lambda _: None)
+    calls = []
+
+    def loss(outputs, batch):  # the 7th batch of epoch 2 (15 batches an epoch) goes bad
+        calls.append(1)
+        value = torch.nn.functional.nll_loss(outputs["labels"].log(), batch["labels"])
+        return value * float("nan") if len(calls) == 15 + 7 else value
+
+    bridge.train(net, blobs(), epochs=1, batch_size=16, seed=0, checkpoint=path, **QUIET)
     saved = path.read_bytes()
     with pytest.raises(TrainingError) as caught:
-        bridge.train(net, blobs(), epochs=3, batch_size=16, seed=0, checkpoint=path,
-                     optimizer="(sgd :learning-rate 1e30)", log=lambda _: None)
-    message = str(caught.value)
-    assert re.match(r"the loss became NaN or infinite in epoch 1, batch \d+", message)
-    assert path.read_bytes() == saved  # the bad epoch wrote nothing
+        bridge.train(net, blobs(), epochs=3, batch_size=16, seed=0, checkpoint=path, loss=loss,
+                     **QUIET)
+    assert str(caught.value) == (
+        f"the loss became NaN or infinite in epoch 2, batch 7; the last good checkpoint, "
+        f"{path}, is kept. Try a lower learning rate, or check the data")
+    checkpoint = bridge.load_model(path).header["checkpoint"]
+    assert checkpoint[Keyword("epoch")] == 1  # epoch 1 of the second run; epoch 2 wrote nothing
 
 
-def test_interrupt_saves_a_checkpoint_then_raises(tmp_path):
+def test_exploding_weights_are_caught():
     net = bridge.load_model(MLP, seed=0)
-    path = tmp_path / "c.edn"
+    with pytest.raises(TrainingError, match=r"^the loss became NaN or infinite in epoch 1, "
+                                            r"batch \d+\. Try a lower learning rate"):
+        bridge.train(net, blobs(), epochs=2, batch_size=16, seed=0,
+                     optimizer="(sgd :learning-rate 1e30)", **QUIET)
 
-    def interrupt(epoch, batch):
-        if epoch == 2 and batch == 3:
-            raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        bridge.train(net, blobs(), epochs=5, batch_size=16, seed=0, checkpoint=path,
-                     on_batch=interrupt, log=lambda _: None)
-    saved = bridge.load_model(path)
-    assert saved.header["checkpoint"][bridge.edn.Keyword("epoch")] == 1
-    assert all(torch.equal(weights(net)[k], weights(saved)[k]) for k in weights(net))
+# --- model selection -------------------------------------------------------------------------
 
 
 def test_early_stopping_and_keeping_the_best():
     net = bridge.load_model(MLP, seed=0)
     history = bridge.train(net, blobs(), test=blobs(seed=1), epochs=40, batch_size=16, seed=0,
-                           patience=2, log=lambda _: None)
-    assert len(history) < 40
+                           patience=2, **QUIET)
+    assert len(history) < 40 and history.stopped_early
     best = max(e["test-accuracy"] for e in history)
+    assert history[history.best_epoch - 1]["test-accuracy"] == best
     assert bridge.evaluate(net, blobs(seed=1))["accuracy"] == pytest.approx(best)
+
+
+def test_patience_without_test_data_watches_the_train_loss():
+    net = bridge.load_model("[(input 1 :id :x) (linear 1 :id :y)]", seed=0)
+    history = bridge.train(net, {"x": torch.zeros(8, 1), "y": torch.zeros(8, 1)}, epochs=50,
+                           optimizer="(sgd :learning-rate 0)", patience=3, **QUIET)
+    assert len(history) == 4 and history.best_epoch == 1
+
+
+# --- logs, progress, data ---------------------------------------------------------------------
 
 
 def test_metrics_log_has_one_edn_map_per_epoch(tmp_path):
     net = bridge.load_model(MLP, seed=0)
-    log_path = tmp_path / "metrics.edn"
-    bridge.train(net, blobs(), epochs=3, batch_size=32, seed=0, metrics_log=log_path,
-                 log=lambda _: None)
-    lines = log_path.read_text().splitlines()
-    assert len(lines) == 3
-    entries = [bridge.edn.loads(line) for line in lines]
-    assert [e[bridge.edn.Keyword("epoch")] for e in entries] == [1, 2, 3]
+    log_path = tmp_path / "logs" / "metrics.edn"
+    bridge.train(net, blobs(), epochs=3, batch_size=32, seed=0, metrics_log=log_path, **QUIET)
+    entries = [bridge.edn.loads(line) for line in log_path.read_text().splitlines()]
+    assert [e[Keyword("epoch")] for e in entries] == [1, 2, 3]
+    assert all(Keyword("train-loss") in e for e in entries)
 
 
 def test_plot_is_written(tmp_path):
     net = bridge.load_model(MLP, seed=0)
     bridge.train(net, blobs(), test=blobs(seed=1), epochs=2, batch_size=32, seed=0,
-                 plot=tmp_path / "curves.png", log=lambda _: None)
+                 plot=tmp_path / "curves.png", **QUIET)
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_quiet_off_a_terminal_and_a_bar_when_asked(capfd):
+    net = bridge.load_model(MLP, seed=0)
+    bridge.train(net, blobs(), epochs=2, batch_size=32, seed=0)  # stderr is not a terminal
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert re.fullmatch(r"(epoch +\d/2  train loss \d\.\d{4}  [\d,]+ samples/s  [\d.]+ s\n){2}",
+                        err)
+    bridge.train(net, blobs(), epochs=1, batch_size=32, seed=0, progress=True,
+                 log=lambda _: None)
+    assert "epoch 1/1" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -162,33 +364,44 @@ def test_plot_is_written(tmp_path):
         ({"data": torch.zeros(0, 8), "labels": torch.zeros(0)}, "the dataset is empty"),
         ({"data": torch.zeros(2, 8), "labels": torch.zeros(2), "extra": torch.zeros(2)},
          "stream :extra matches no layer; inputs are :data and outputs are :labels"),
-        ({"data": torch.zeros(2, 8)},
-         "the data has no label stream :labels for the output layer :labels"),
-        ([], "the dataset is empty"),
-        ([{"data": [0.0] * 8, "labels": 1}, {"data": [0.0] * 7, "labels": 1}],
-         "stream :data item 1 has 7 values; item 0 has 8"),
-        ([{"data": ["a"] * 8, "labels": 1}], "stream :data holds strings where numbers belong"),
     ],
 )
 def test_bad_data_is_refused_before_training(data, message):
     net = bridge.load_model(MLP, seed=0)
     before = weights(net)
     with pytest.raises(DataError) as caught:
-        bridge.train(net, data, epochs=1, log=lambda _: None)
+        bridge.train(net, data, epochs=1, **QUIET)
     assert str(caught.value) == message
-    assert all(torch.equal(before[k], weights(net)[k]) for k in before)
+    assert identical(before, weights(net))
+
+
+def test_bad_test_data_is_refused_too():
+    with pytest.raises(DataError, match="the dataset is empty"):
+        bridge.train(bridge.load_model(MLP, seed=0), blobs(), test=[], **QUIET)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"epochs": -1}, "`epochs` must be a whole number >= 0. Received: epochs=-1"),
+    ({"batch_size": 0}, "`batch_size` must be a whole number >= 1. Received: batch_size=0"),
+    ({"precision": "fp8"}, "`precision` must be None, 'bf16' or 'fp16'. Received: "
+                           "precision='fp8'"),
+    ({"checkpoint": "a.edn", "checkpoint_dir": "b"},
+     "give `checkpoint` (a file) or `checkpoint_dir` (a directory), not both"),
+])
+def test_bad_arguments(arguments, message):
+    with pytest.raises(ValueError) as caught:
+        bridge.train(bridge.load_model(MLP, seed=0), blobs(), **QUIET, **arguments)
+    assert str(caught.value) == message
 
 
 def test_one_hot_labels_and_keyword_keys_work():
-    from bridge.edn import Keyword
-
     net = bridge.load_model(MLP, seed=0)
     data = blobs()
     one_hot = torch.nn.functional.one_hot(data["labels"], 3).float()
     items = [{Keyword("data"): x.tolist(), Keyword("labels"): y.tolist()}
              for x, y in zip(data["data"], one_hot, strict=True)]
     history = bridge.train(net, items, test=items, epochs=5, batch_size=16, seed=0,
-                           optimizer="(adam :alpha 0.01)", log=lambda _: None)
+                           optimizer="(adam :alpha 0.01)", **QUIET)
     assert history[-1]["test-accuracy"] > 0.9
 
 
@@ -196,25 +409,35 @@ def test_incomplete_last_batch_is_used_unless_drop_last():
     seen = []
     net = bridge.load_model(MLP, seed=0)
     bridge.train(net, blobs(count=50), epochs=1, batch_size=16, seed=0,
-                 on_batch=lambda e, b: seen.append(b), log=lambda _: None)
+                 on_batch=lambda e, b: seen.append(b), **QUIET)
     assert seen == [1, 2, 3, 4]
     seen.clear()
     bridge.train(net, blobs(count=50), epochs=1, batch_size=16, seed=0, drop_last=True,
-                 on_batch=lambda e, b: seen.append(b), log=lambda _: None)
+                 on_batch=lambda e, b: seen.append(b), **QUIET)
     assert seen == [1, 2, 3]
-
-
-def test_bf16_autocast_trains_on_cpu():
-    net = bridge.load_model(MLP, seed=0)
-    history = bridge.train(net, blobs(), epochs=2, batch_size=16, seed=0, precision="bf16",
-                           log=lambda _: None)
-    assert history[-1]["train-loss"] < history[0]["train-loss"]
+    with pytest.raises(DataError, match=r"^drop_last leaves no batch: 50 samples per process "
+                                        r"and a batch size of 64$"):
+        bridge.train(net, blobs(count=50), batch_size=64, drop_last=True, **QUIET)
 
 
 @pytest.mark.cuda
 def test_trains_on_cuda():
     net = bridge.load_model(MLP, seed=0)
     history = bridge.train(net, blobs(), test=blobs(seed=1), epochs=3, batch_size=16,
-                           device="cuda", seed=0, log=lambda _: None)
+                           device="cuda", seed=0, precision="bf16", **QUIET)
     assert history[-1]["test-accuracy"] > 0.9
     assert next(net.parameters()).is_cuda
+
+
+@pytest.mark.cuda
+def test_resume_on_cuda_is_exact(tmp_path):
+    data = blobs()
+    straight = bridge.load_model(MLP, seed=0)
+    bridge.train(straight, data, epochs=3, batch_size=16, seed=5, device="cuda", **QUIET)
+    first = bridge.load_model(MLP, seed=0)
+    bridge.train(first, data, epochs=2, batch_size=16, seed=5, device="cuda",
+                 checkpoint=tmp_path / "c.edn", **QUIET)
+    resumed = bridge.load_model(MLP, seed=1)
+    bridge.train(resumed, data, epochs=3, batch_size=16, seed=5, device="cuda",
+                 resume=tmp_path / "c.edn", **QUIET)
+    assert identical(weights(straight), weights(resumed))
