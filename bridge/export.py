@@ -70,12 +70,14 @@ def _edn_value(value: Any) -> Any:
 
 
 def _encode_parameter(tensor: torch.Tensor, encoding: str) -> Any:
-    from bridge.edn.tensor_tag import encode_tensor, vector_encode
+    from bridge.edn.tensor_tag import encode_tensor
 
     tensor = tensor.detach()
     if encoding == "tensor":
         return encode_tensor(tensor)
-    return vector_encode(tensor)
+    # The writer prints a tensor as nested vectors of the doubles its values equal
+    # (bulk: straight to bytes, one row per line).
+    return tensor
 
 
 def _node_document(net: Network, layer, encoding: str) -> dict:
@@ -173,6 +175,14 @@ def network_to_edn(
     return dumps(document, indent=1) + "\n"
 
 
+def network_to_chunks(net: Network, *, encoding: str = "tensor", **header) -> list[bytes]:
+    """The UTF-8 bytes of :func:`network_to_edn`'s text, in chunks (weights uncopied)."""
+    from bridge.edn.writer import dump_chunks
+
+    document = network_document(net, encoding=encoding, **header)
+    return [*dump_chunks(document, indent=1), b"\n"]
+
+
 def network_from_edn(text: str, **kwargs) -> Network:
     """The inverse of :func:`network_to_edn` (same as :func:`bridge.load_model` on text)."""
     from bridge.loading import load_model
@@ -191,7 +201,7 @@ def save_network(net: Network, path: str | os.PathLike, *, encoding: str = "tens
         **header: ``history=``, ``metrics=``, ``train=`` entries for the header, and
             ``extra=`` for any other entries.
     """
-    write_atomically(path, network_to_edn(net, encoding=encoding, **header))
+    write_atomically(path, network_to_chunks(net, encoding=encoding, **header))
 
 
 def load_network(path: str | os.PathLike, **kwargs) -> Network:

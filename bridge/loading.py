@@ -47,15 +47,22 @@ def read_model_data(source: Any) -> tuple[Any, str | None]:
         ModelError: unreadable file or malformed EDN, with file, line and column.
     """
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
+        from bridge.edn.payloads import read_edn_file
+        from bridge.edn.tensor_tag import tensor_readers
+
         path = Path(source)
+        name = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            # Big tensor literals are decoded from the mapped file (see payloads.py).
+            return read_edn_file(path, readers=tensor_readers(), source=name), name
         except FileNotFoundError:
             raise ModelError(f"no such model file: {path}") from None
-        except (OSError, UnicodeDecodeError) as error:
+        except IsADirectoryError:
+            raise ModelError(f"cannot read model file {path}: it is a directory") from None
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            if isinstance(error, ModelError):
+                raise
             raise ModelError(f"cannot read model file {path}: {error}") from None
-        name = str(path)
-        return _parse(text, name), name
     if isinstance(source, bytes | bytearray):
         source = bytes(source).decode("utf-8")
     if isinstance(source, str):

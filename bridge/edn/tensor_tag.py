@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bridge.edn.payloads import Payload
 from bridge.edn.types import Keyword, Symbol, Vector
 from bridge.errors import ModelError
 
@@ -54,7 +55,7 @@ def _b64encode(raw) -> bytes:
     return binascii.b2a_base64(raw, newline=False)
 
 
-def _b64decode(data: str) -> bytes:
+def _b64decode(data: str | memoryview) -> bytes:
     """Strict decoding: characters outside the alphabet or bad padding are errors."""
     if _pybase64 is not None:
         return _pybase64.b64decode(data, validate=True)
@@ -84,6 +85,10 @@ _NAMES = {dtype: name for name, dtype in DTYPES.items()}
 _KNOWN = " ".join(f":{name}" for name in DTYPES)
 _KEYS = ("dtype", "shape", "data", "crc32")
 _WHAT = "#cortex-bridge/tensor"
+# Bytes of raw data per base64 piece: a multiple of 3, so the pieces concatenate into
+# one valid base64 text; small enough to stay in cache between checksum and encoding.
+_PIECE = 3 << 20
+_B64_PIECE = 4 << 20  # base64 characters per decoded piece (a multiple of 4)
 
 
 def _little_endian_bytes(tensor: torch.Tensor) -> np.ndarray:
@@ -113,12 +118,26 @@ class TensorLiteral:
             raise TypeError(f"the tensor tag carries {_KNOWN}; got {tensor.dtype}")
         self.tensor = tensor
 
-    def __edn__(self) -> str:
+    def __edn_chunks__(self, column: int | None = None) -> list[bytes]:
+        """The literal as ASCII bytes: a head, the base64 text in pieces, a tail.
+
+        The data is encoded a few megabytes at a time, each piece checksummed while it
+        is still in cache, and the pieces go to the file as they are (no ``str`` copy
+        of the whole text).
+        """
         raw = _little_endian_bytes(self.tensor)
         shape = " ".join(str(d) for d in self.tensor.shape)
-        data = _b64encode(raw).decode("ascii")
-        return (f"#cortex-bridge/tensor {{:dtype :{_NAMES[self.tensor.dtype]} :shape [{shape}] "
-                f':data "{data}" :crc32 {zlib.crc32(raw)}}}')
+        pieces, crc = [], 0
+        for start in range(0, len(raw), _PIECE):
+            piece = raw[start : start + _PIECE]
+            crc = zlib.crc32(piece, crc)
+            pieces.append(_b64encode(piece))
+        head = (f"#cortex-bridge/tensor {{:dtype :{_NAMES[self.tensor.dtype]} :shape [{shape}] "
+                ':data "')
+        return [head.encode("ascii"), *pieces, f'" :crc32 {crc}}}'.encode("ascii")]
+
+    def __edn__(self) -> str:
+        return b"".join(self.__edn_chunks__()).decode("ascii")
 
     def __repr__(self) -> str:
         return f"TensorLiteral({self.tensor.dtype}, shape={list(self.tensor.shape)})"
@@ -195,7 +214,7 @@ def decode_tensor(value: Any, *, max_elements: int | None = None) -> torch.Tenso
         raise ModelError(f"{_WHAT} :crc32 must be an unsigned 32-bit integer. "
                          f"Received: {crc!r:.40}")
     data = _field(value, "data")
-    if not isinstance(data, str):
+    if not isinstance(data, str | Payload):
         raise ModelError(f"{_WHAT} :data must be a base64 string, got {type(data).__name__}")
     nbytes = count * dtype.itemsize
     expected = 4 * ((nbytes + 2) // 3)
@@ -204,26 +223,44 @@ def decode_tensor(value: Any, *, max_elements: int | None = None) -> torch.Tenso
         raise ModelError(f"{_WHAT} :data is {state}: :shape {_show_shape(shape)} of :{name} "
                          f"needs {nbytes:,} bytes, {expected:,} base64 characters; "
                          f"found {len(data):,}")
-    try:
-        raw = _b64decode(data)
-    except (binascii.Error, ValueError) as error:
-        raise ModelError(f"{_WHAT} :data is not valid base64 ({error}); the file is "
-                         "damaged") from None
-    actual = zlib.crc32(raw)
+    if isinstance(data, Payload):
+        data.used = True
+        data = data.view
+    array, actual = _decode_into(data, nbytes)
     if actual != crc:
         raise ModelError(f"{_WHAT} checksum mismatch: :crc32 says {crc}, the data gives "
                          f"{actual}; the file is damaged")
-    if len(raw) != nbytes:  # pragma: no cover - the length check above rules this out
-        raise ModelError(f"{_WHAT} :data is truncated: {len(raw):,} bytes for {nbytes:,}")
     if count == 0:
         return torch.empty(shape, dtype=dtype)
-    # One copy, into memory the tensor owns: `raw` is an immutable bytes object, and
-    # parameters are trained in place, so a view of it would not do. Copied as bytes
-    # (numpy has no bfloat16), then viewed as the dtype.
-    array = np.frombuffer(raw, dtype=np.uint8).copy()
     if sys.byteorder == "big":  # pragma: no cover - no big-endian machine to test on
         array = array.view(f"<u{dtype.itemsize}").byteswap().view(np.uint8)
     return torch.from_numpy(array).view(dtype).reshape(shape)
+
+
+def _decode_into(data: str | memoryview, nbytes: int) -> tuple[np.ndarray, int]:
+    """Strict base64 → a new array of ``nbytes`` bytes (memory the tensor will own, as
+    parameters are trained in place), and the CRC-32 of those bytes.
+
+    Decoded a few megabytes at a time, each piece checksummed and copied while it is in
+    cache: no second full-size buffer.
+    """
+    out = np.empty(nbytes, dtype=np.uint8)
+    crc = filled = 0
+    try:
+        for start in range(0, len(data), _B64_PIECE):
+            raw = _b64decode(data[start : start + _B64_PIECE])
+            if filled + len(raw) > nbytes:
+                raise ValueError("more bytes than the shape holds")
+            crc = zlib.crc32(raw, crc)
+            out[filled : filled + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+            filled += len(raw)
+    except (binascii.Error, ValueError) as error:
+        raise ModelError(f"{_WHAT} :data is not valid base64 ({error}); the file is "
+                         "damaged") from None
+    if filled != nbytes:  # padding in the middle of the text
+        raise ModelError(f"{_WHAT} :data is not valid base64 (padding before the end); "
+                         "the file is damaged")
+    return out, crc
 
 
 def _show_shape(shape: Any) -> str:

@@ -16,7 +16,8 @@ any ``Mapping``                    ``{…}`` (str keys stay strings)
 numpy arrays, torch tensors        nested vectors of numbers (or booleans)
 ``datetime``, ``date``, ``UUID``   ``#inst "…"``, ``#uuid "…"``
 :class:`Tagged`                    ``#tag value``
-anything with ``__edn__()``        the text it returns (the tensor tag uses this)
+anything with ``__edn__()``        the text it returns
+anything with ``__edn_chunks__``   its ASCII bytes (the tensor tag uses this)
 =================================  ==============================================
 
 Floats print with Python's ``repr``: the shortest text that reads back as the same
@@ -27,9 +28,16 @@ equals exactly. We chose that over the shortest float32 text (what Clojure's
 a double, gets the number the tensor held, and casting back to float32 restores its bits
 without relying on a second rounding. It costs about eight characters per number.
 
-Sequences of plain numbers and numeric arrays are written by ``json.dumps`` (JSON numbers
-are EDN numbers; we ask it for spaces, not commas), which keeps long weight vectors at
-json's speed. Deep data cannot exhaust Python's stack: the writer keeps its own.
+Sequences of plain numbers are written by ``json.dumps`` (JSON numbers are EDN numbers;
+we ask it for spaces, not commas). Numeric arrays and tensors are *bulk* values: orjson
+prints them (its Ryu float printer gives the same shortest round-trip text as ``repr``,
+several times faster), a matrix one row per line when the layout has room. Deep data
+cannot exhaust Python's stack: the writer keeps its own.
+
+Bulk values — arrays, and objects with ``__edn_chunks__(column)`` such as the tensor
+literal — come out of :func:`dump_chunks` as the bytes they were printed into, so
+hundreds of megabytes of weights reach a file without being copied into a ``str`` and
+back. :func:`dumps` gives the same text as one ``str``.
 """
 
 from __future__ import annotations
@@ -50,7 +58,12 @@ import torch
 from bridge.edn.reader import read_name
 from bridge.edn.types import Char, EdnList, Keyword, Symbol, Tagged, Vector
 
-__all__ = ["dumps", "array_text"]
+try:  # Ryu float printing: several times json's speed on weight arrays
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a dependency; json's path gives the same values
+    _orjson = None
+
+__all__ = ["dumps", "dump_chunks", "array_text", "array_chunks"]
 
 _CHAR_NAMES = {"\n": "newline", " ": "space", "\t": "tab", "\b": "backspace",
                "\f": "formfeed", "\r": "return"}
@@ -60,6 +73,7 @@ _NEEDS_ESCAPE = re.compile('[\\\\"\x00-\x1f\x7f\ud800-\udfff]')
 _JSON_SPECIALS = re.compile(r"-Infinity|Infinity|NaN")
 _EDN_SPECIALS = {"NaN": "##NaN", "Infinity": "##Inf", "-Infinity": "##-Inf"}
 _NUMBER_TYPES = frozenset((int, float))
+_COMMA_TO_SPACE = bytes.maketrans(b",", b" ")
 _FAST_MIN = 8  # sequences at least this long try the json path
 _BIG_INT = 10**4000  # str() refuses ints past 4300 digits; hex has no such limit
 
@@ -172,6 +186,68 @@ def array_text(array: Any) -> str:
     if kind == "f" and ("N" in text or "I" in text):
         text = _JSON_SPECIALS.sub(lambda m: _EDN_SPECIALS[m.group()], text)
     return text
+
+
+def array_chunks(array: Any, column: int | None = None) -> list[bytes]:
+    """A numpy array or torch tensor as nested EDN vectors, as ASCII bytes.
+
+    The same numbers as :func:`array_text`, printed by orjson where it can (finite
+    values; it writes ``null`` for NaN, so arrays holding one take the json path). With
+    ``column`` (where the array starts on its line) a matrix puts each row on its own
+    line, aligned one past the opening bracket.
+    """
+    if _orjson is not None:
+        array = _numeric_array(array)
+        if array.ndim > 0 and (array.dtype.kind != "f" or np.isfinite(array).all()):
+            text = _orjson.dumps(np.ascontiguousarray(array),
+                                 option=_orjson.OPT_SERIALIZE_NUMPY)
+            text = text.translate(_COMMA_TO_SPACE)
+            if column is not None and array.ndim > 1:
+                text = text.replace(b"] [", b"]\n" + b" " * (column + 1) + b"[")
+            return [text]
+    text = array_text(array)
+    if column is not None and text.startswith("[["):
+        text = text.replace("] [", "]\n" + " " * (column + 1) + "[")
+    return [text.encode("ascii")]
+
+
+def _numeric_array(array: Any) -> np.ndarray:
+    """``array`` as numpy: floats widened to float64 (exactly), ints and bools kept."""
+    if isinstance(array, torch.Tensor):
+        tensor = array.detach().to("cpu").resolve_conj().resolve_neg()
+        if tensor.is_complex():
+            raise TypeError(f"cannot write a {tensor.dtype} tensor as EDN")
+        if tensor.is_floating_point():
+            tensor = tensor.to(torch.float64)  # exact, and numpy has no bfloat16
+        array = tensor.numpy()
+    array = np.asarray(array)
+    kind = array.dtype.kind
+    if kind == "f":
+        if array.dtype.itemsize > 8:
+            raise TypeError(f"cannot write {array.dtype} exactly as EDN doubles")
+        with np.errstate(invalid="ignore"):  # signalling NaNs widen quietly, as NaN
+            return array.astype(np.float64, copy=False)
+    if kind not in "iub":
+        raise TypeError(f"cannot write an array of dtype {array.dtype} as EDN numbers")
+    return array
+
+
+def _chunker(value: Any):
+    """The function printing ``value`` as bulk bytes, or ``None`` when it is not bulk."""
+    chunks = getattr(type(value), "__edn_chunks__", None)
+    if chunks is not None:
+        return chunks
+    if isinstance(value, np.ndarray | torch.Tensor):
+        return array_chunks
+    return None
+
+
+def _bulk_size(value: Any) -> int:
+    """How many numbers a bulk value prints (its width grows with this)."""
+    inner = getattr(value, "tensor", value)
+    if isinstance(inner, torch.Tensor):
+        return inner.numel()
+    return int(np.size(inner))
 
 
 _EXACT_ATOMS = {
@@ -302,10 +378,11 @@ def _unknown(value: Any) -> TypeError:
 class _Writer:
     """One ``dumps`` call: an explicit work stack, so deep data needs no recursion."""
 
-    def __init__(self, indent: int | None, width: int):
+    def __init__(self, indent: int | None, width: int, binary: bool = False):
         self.indent = indent
         self.width = width
-        self.out: list[str] = []
+        self.binary = binary  # keep bulk bytes as bytes in self.out (dump_chunks)
+        self.out: list = []
         self.open_ids: set[int] = set()
         self.memo: dict | None = None if indent is None else {}
 
@@ -327,6 +404,11 @@ class _Writer:
                 if item.closes is not None:
                     self.open_ids.discard(item.closes)
                 continue
+            if type(item) not in _EXACT_ATOMS:
+                chunker = _chunker(item)
+                if chunker is not None:
+                    self.bulk(chunker(item, None))
+                    continue
             text = _atom(item, self.memo)
             if text is not None:
                 out.append(text)
@@ -359,6 +441,13 @@ class _Writer:
             pending.reverse()
             work.extend(pending)
 
+    def bulk(self, chunks: list) -> None:
+        """Append a bulk value's bytes: as they are for dump_chunks, else as text."""
+        for chunk in chunks:
+            if not isinstance(chunk, bytes | bytearray):
+                raise TypeError("__edn_chunks__() must return a list of ASCII bytes")
+            self.out.append(bytes(chunk) if self.binary else chunk.decode("ascii"))
+
     def flat_text(self, value: Any) -> str:
         saved, self.out = self.out, []
         try:
@@ -372,8 +461,13 @@ class _Writer:
         work = [value]
         while work:
             item = work.pop()
-            if isinstance(item, np.ndarray | torch.Tensor):
-                budget -= 2 * max(int(np.prod(item.shape)), 1)
+            chunker = None if type(item) in _EXACT_ATOMS else _chunker(item)
+            if chunker is not None:
+                # Small bulk values are measured; a big one never fits (and is not
+                # printed twice to find that out).
+                if _bulk_size(item) > _MEASURED_BULK:
+                    return False
+                budget -= sum(len(chunk) for chunk in chunker(item, None))
             elif isinstance(item, str):
                 budget -= len(item) + 2
             else:
@@ -419,6 +513,10 @@ class _Writer:
                 out.append(item.text)
                 if item.closes is not None:
                     self.open_ids.discard(item.closes)
+                continue
+            chunker = None if type(item) in _EXACT_ATOMS else _chunker(item)
+            if chunker is not None:
+                self.bulk(chunker(item, column))
                 continue
             kind = _kind(item)
             if kind is None or not self.breaks(item) or self.fits(item, self.width - column):
@@ -468,6 +566,7 @@ class _Text:
 
 
 _SPACE = _Text(" ")
+_MEASURED_BULK = 64  # numbers: bulk values up to this size are measured for the layout
 
 
 def dumps(value: Any, *, indent: int | None = None, width: int = 100) -> str:
@@ -491,11 +590,36 @@ def dumps(value: Any, *, indent: int | None = None, width: int = 100) -> str:
         ValueError: a keyword or symbol with no EDN spelling, a character outside the
             BMP, a non-finite Decimal, or a collection that contains itself.
     """
+    return "".join(_write(value, indent, width, binary=False))
+
+
+def dump_chunks(value: Any, *, indent: int | None = None, width: int = 100) -> list[bytes]:
+    """The UTF-8 bytes of :func:`dumps`'s text, as a list of chunks to write in order.
+
+    Bulk values (arrays, tensor literals) are the bytes they were printed into, not
+    copied through a ``str``; the text between them is joined and encoded.
+    """
+    chunks: list[bytes] = []
+    pending: list[str] = []
+    for piece in _write(value, indent, width, binary=True):
+        if isinstance(piece, str):
+            pending.append(piece)
+            continue
+        if pending:
+            chunks.append("".join(pending).encode("utf-8"))
+            pending = []
+        chunks.append(piece)
+    if pending:
+        chunks.append("".join(pending).encode("utf-8"))
+    return chunks
+
+
+def _write(value: Any, indent: int | None, width: int, *, binary: bool) -> list:
     if indent is not None and (not isinstance(indent, int) or indent < 0):
         raise ValueError(f"indent must be None or a non-negative int, got {indent!r}")
-    writer = _Writer(indent, width)
+    writer = _Writer(indent, width, binary)
     if indent is None:
         writer.flat(value)
     else:
         writer.pretty(value)
-    return "".join(writer.out)
+    return writer.out

@@ -1,0 +1,139 @@
+"""Reading network files whose tensor literals carry megabytes of base64, without
+copying those megabytes through a ``str``.
+
+A saved network is mostly base64 text inside ``#cortex-bridge/tensor`` literals. Read as
+one ``str``, every byte of it is copied three times before decoding (file → bytes →
+str → the string literal's slice). Here the file is memory-mapped instead; each long
+``:data`` string is cut out of the text and replaced by an internal placeholder,
+``#cortex-bridge/payload N``; the reader parses what remains (a few kilobytes) and the
+tensor tag decodes payload *N* straight from the mapped file.
+
+Why the cut is safe: the text before a cut is identical in both versions, so the
+reader is in the same state when it reaches it. The placeholder is used only if the
+reader reads it as a tagged form, which means the original had a string starting
+there; the cut runs to the next ``"`` and holds only base64 characters (checked while
+decoding), so that string *is* the payload. Every placeholder must be consumed by the
+tensor tag's ``:data``; a placeholder read anywhere else, left unread (it was inside a
+comment or another string), or any error at all sends the whole file through the
+ordinary reader instead, which also gives the exact line and column for errors.
+Files that spell the placeholder tag themselves always take the ordinary path.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bridge.edn.reader import loads
+
+__all__ = ["PAYLOAD_TAG", "Payload", "read_edn_file", "MIN_PAYLOAD"]
+
+PAYLOAD_TAG = "cortex-bridge/payload"
+_TENSOR_OPEN = b"#cortex-bridge/tensor"
+#: Base64 strings at least this long are cut out; shorter ones are cheap as text.
+MIN_PAYLOAD = 1 << 16
+# How far after the tag the :data string may start (the dtype and shape come first).
+_HEAD_LIMIT = 4096
+
+
+class Payload:
+    """A ``:data`` string left in the mapped file: its bytes, and whether the tensor
+    tag consumed it."""
+
+    __slots__ = ("view", "used")
+
+    def __init__(self, view: memoryview):
+        self.view = view
+        self.used = False
+
+    def __len__(self) -> int:
+        return len(self.view)
+
+
+class _Unusual(Exception):
+    """The fast path cannot vouch for this file: read it the ordinary way."""
+
+
+def read_edn_file(path: str | os.PathLike, *, readers: Mapping[str, Callable] | None = None,
+                  source: str | None = None) -> Any:
+    """The one EDN form in the file at ``path``, as :func:`bridge.edn.loads` reads it.
+
+    Args:
+        path: the file (UTF-8).
+        readers: tag readers, as for :func:`~bridge.edn.loads`. The tensor tag's reader
+            (:func:`~bridge.edn.tensor_tag.tensor_readers`) takes payloads.
+        source: the file name for error messages (default: ``path``).
+
+    Raises:
+        OSError, UnicodeDecodeError: the file cannot be read as UTF-8 text.
+        EdnSyntaxError: as :func:`~bridge.edn.loads`, with exact positions.
+    """
+    source = os.fspath(path) if source is None else source
+    with open(path, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size < MIN_PAYLOAD:
+            return loads(stream.read().decode("utf-8"), readers=readers, source=source)
+        with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            try:
+                return _read_cut(data, readers or {}, source)
+            except _Unusual:
+                pass
+            except Exception:  # noqa: BLE001 - the ordinary path gives the exact error
+                pass
+            text = data[:].decode("utf-8")
+    return loads(text, readers=readers, source=source)
+
+
+def _read_cut(data: mmap.mmap, readers: Mapping, source: str | None) -> Any:
+    spans = _payload_spans(data)
+    if not spans:
+        raise _Unusual("no long payloads")
+    pieces, start = [], 0
+    for index, (first, last) in enumerate(spans):
+        pieces.append(data[start : first - 1].decode("utf-8"))
+        pieces.append(f"#{PAYLOAD_TAG} {index}")
+        start = last + 1  # past the closing quote
+    pieces.append(data[start:].decode("utf-8"))
+    whole = memoryview(data)
+    payloads = [Payload(whole[first:last]) for first, last in spans]
+    read: set[int] = set()
+
+    def payload(index: Any) -> Payload:
+        if type(index) is not int or not 0 <= index < len(payloads) or index in read:
+            raise _Unusual("a placeholder that was not ours")
+        read.add(index)
+        return payloads[index]
+
+    try:
+        value = loads("".join(pieces), readers={**readers, PAYLOAD_TAG: payload},
+                      source=source)
+        if not all(p.used for p in payloads):
+            raise _Unusual("a payload the tensor tag did not take")
+        return value
+    finally:
+        for p in payloads:
+            p.view.release()
+        whole.release()
+
+
+def _payload_spans(data: mmap.mmap) -> list[tuple[int, int]]:
+    """``(first, last)`` byte offsets of each long string that follows a tensor tag:
+    ``data[first:last]`` is the text between its quotes."""
+    if data.find(b"#" + PAYLOAD_TAG.encode()) >= 0:
+        raise _Unusual("the file spells the placeholder tag")
+    spans = []
+    position = 0
+    while (tag := data.find(_TENSOR_OPEN, position)) >= 0:
+        quote = data.find(b'"', tag, tag + _HEAD_LIMIT)
+        if quote < 0:
+            position = tag + len(_TENSOR_OPEN)
+            continue
+        close = data.find(b'"', quote + 1)
+        if close < 0:
+            raise _Unusual("an unterminated string")
+        if close - quote - 1 >= MIN_PAYLOAD:
+            spans.append((quote + 1, close))
+        position = close + 1
+    return spans
