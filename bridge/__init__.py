@@ -12,7 +12,7 @@ import importlib
 import importlib.metadata
 
 from bridge import layers as _layers  # noqa: F401  (registers the built-in layer types)
-from bridge.errors import ModelError
+from bridge.errors import ClojureError, DataError, ModelError, TrainingError
 from bridge.loading import load_model
 from bridge.network import Layer, Network
 from bridge.registration import register_layer
@@ -27,6 +27,10 @@ __all__ = [
     "Network",
     "Layer",
     "ModelError",
+    "DataError",
+    "TrainingError",
+    "ClojureError",
+    "History",
     "register_layer",
     "train",
     "evaluate",
@@ -44,6 +48,7 @@ _LAZY = {
     "train": ("bridge.training", "train"),
     "evaluate": ("bridge.training", "evaluate"),
     "predict": ("bridge.training", "predict"),
+    "History": ("bridge.training.trainer", "History"),
     "save_network": ("bridge.export", "save_network"),
     "load_network": ("bridge.export", "load_network"),
     "network_to_edn": ("bridge.export", "network_to_edn"),

@@ -58,7 +58,8 @@ def _train(args: argparse.Namespace) -> int:
     try:
         history = bridge.train(net, train_data, test=test_data, optimizer=optimizer,
                                epochs=epochs, batch_size=batch_size, device=args.device,
-                               seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
+                               seed=args.seed, checkpoint=args.checkpoint,
+                               checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                                metrics_log=args.metrics_log, plot=args.plot,
                                patience=args.patience, precision=args.precision)
     except KeyboardInterrupt:
@@ -107,7 +108,11 @@ def _add_commands(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="trained.edn", metavar="FILE")
     p.add_argument("--encoding", choices=("tensor", "vector"), default="tensor")
-    p.add_argument("--checkpoint", metavar="FILE")
+    checkpoints = p.add_mutually_exclusive_group()
+    checkpoints.add_argument("--checkpoint", metavar="FILE",
+                             help="rewrite this checkpoint at the end of each epoch")
+    checkpoints.add_argument("--checkpoint-dir", metavar="DIR",
+                             help="keep last.edn and best.edn (best test score) here")
     p.add_argument("--resume", metavar="FILE")
     p.add_argument("--metrics-log", metavar="FILE")
     p.add_argument("--plot", metavar="FILE.png")

@@ -91,6 +91,24 @@ def test_train_evaluate_inspect_convert(tmp_path):
     assert torch.equal(a, b)
 
 
+def test_checkpoint_dir_keeps_last_and_best_and_resume_continues(tmp_path):
+    import bridge
+
+    folder = tmp_path / "runs"
+    run_cli("train", MODELS / "digits-mlp.edn", "--epochs", "2", "--checkpoint-dir", folder,
+            "--out", tmp_path / "a.edn")
+    last, best = folder / "last.edn", folder / "best.edn"
+    assert last.exists() and best.exists()
+    assert bridge.load_model(last).header["checkpoint"][bridge.edn.Keyword("epoch")] == 2
+    run_cli("train", MODELS / "digits-mlp.edn", "--epochs", "3", "--resume", last,
+            "--out", tmp_path / "b.edn")
+    history = bridge.load_network(tmp_path / "b.edn").header["history"]
+    assert [entry[bridge.edn.Keyword("epoch")] for entry in history] == [1, 2, 3]
+    both = run_cli("train", MODELS / "digits-mlp.edn", "--checkpoint", tmp_path / "c.edn",
+                   "--checkpoint-dir", folder, check=False)
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     import signal
     import time

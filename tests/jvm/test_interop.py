@@ -206,6 +206,20 @@ def test_repl_answers_on_the_terminal():
     assert "[{:type :relu, :id :r}]" in result.stdout
 
 
+def test_the_repl_starts_its_jvm_with_the_interactive_options(monkeypatch):
+    from bridge.jvm.repl import INTERACTIVE_JVM_OPTIONS, jvm_options
+
+    code = "(println (vec (.getInputArguments (java.lang.management.ManagementFactory/getRuntimeMXBean))))\n"
+    result = subprocess.run([sys.executable, "-m", "bridge", "repl"], input=code,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert all(option in result.stdout for option in INTERACTIVE_JVM_OPTIONS)
+    monkeypatch.setenv("CORTEX_BRIDGE_JVM_OPTS", " -Xmx1g  -Dx=y ")
+    assert jvm_options(interactive=True) == jvm_options(interactive=False) == ("-Xmx1g", "-Dx=y")
+    monkeypatch.delenv("CORTEX_BRIDGE_JVM_OPTS")
+    assert jvm_options(interactive=False) == ()
+
+
 def test_weights_written_by_clojure_load_bit_for_bit_in_python(tmp_path):
     path = tmp_path / "from-clojure.edn"
     plain_clojure(f"""
