@@ -21,8 +21,11 @@ def command(name: str):
 
 
 def bundled_models_dir() -> Path:
-    """``edn_models/`` of the source tree the package runs from."""
-    return Path(__file__).resolve().parent.parent / "edn_models"
+    """``edn_models/`` of the source tree the package runs from, or ``bridge/models``
+    where a wheel ships them."""
+    package = Path(__file__).resolve().parent
+    checkout = package.parent / "edn_models"
+    return checkout if checkout.is_dir() else package / "models"
 
 
 @command("summary")

@@ -10,6 +10,7 @@ from pathlib import Path
 import bridge
 
 PACKAGE = Path(bridge.__file__).resolve().parent
+ROOT = PACKAGE.parent
 
 # The Python API that code outside the repository relies on (DESIGN.md, "a contract").
 CONTRACT = ["load_model", "Network", "ModelError", "train", "evaluate", "predict",
@@ -77,3 +78,30 @@ def test_every_layer_module_is_imported_by_the_package():
         if path.stem.startswith("_") or path.stem in ("registry", "initializers"):
             continue
         assert path.stem in listed, f"bridge/layers/__init__.py does not import {path.stem}"
+
+
+def test_the_wheel_ships_the_clojure_sources_and_the_models(tmp_path):
+    """An installed wheel has no checkout beside it: setup.py copies jvm/src and
+    edn_models into the package, where the classpath and the CLI look next."""
+    import shutil
+    import zipfile
+
+    source = tmp_path / "source"  # a copy, so the build leaves the checkout untouched
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for name in ("bridge", "jvm", "edn_models"):
+        shutil.copytree(ROOT / name, source / name, ignore=ignore)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(source)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (wheel,) = tmp_path.glob("cortex_bridge-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    clojure = {str(p.relative_to(ROOT / "jvm" / "src")) for p in (ROOT / "jvm" / "src").rglob("*.clj")}
+    assert {f"bridge/jvm_src/{name}" for name in clojure} <= names
+    models = {p.name for p in (ROOT / "edn_models").glob("*.edn")}
+    assert {f"bridge/models/{name}" for name in models} <= names
+    assert not any(name.endswith(".pyc") for name in names)
