@@ -164,26 +164,9 @@ def array_text(array: Any) -> str:
     Raises:
         TypeError: a dtype EDN has no numbers for (complex, float128, …).
     """
-    if isinstance(array, torch.Tensor):
-        tensor = array.detach().to("cpu").resolve_conj().resolve_neg()
-        if tensor.dtype in (torch.bfloat16, torch.float16):
-            tensor = tensor.to(torch.float32)  # exact; numpy has no bfloat16
-        if tensor.is_complex():
-            raise TypeError(f"cannot write a {tensor.dtype} tensor as EDN")
-        array = tensor.numpy()
-    array = np.asarray(array)
-    kind = array.dtype.kind
-    if kind == "f":
-        if array.dtype.itemsize > 8:
-            raise TypeError(f"cannot write {array.dtype} exactly as EDN doubles")
-        with np.errstate(invalid="ignore"):  # signalling NaNs widen quietly, as NaN
-            values = array.astype(np.float64, copy=False).tolist()
-    elif kind in "iub":
-        values = array.tolist()
-    else:
-        raise TypeError(f"cannot write an array of dtype {array.dtype} as EDN numbers")
-    text = json.dumps(values, separators=(" ", ":"), check_circular=False)
-    if kind == "f" and ("N" in text or "I" in text):
+    array = _numeric_array(array)
+    text = json.dumps(array.tolist(), separators=(" ", ":"), check_circular=False)
+    if array.dtype.kind == "f" and ("N" in text or "I" in text):
         text = _JSON_SPECIALS.sub(lambda m: _EDN_SPECIALS[m.group()], text)
     return text
 
