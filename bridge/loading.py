@@ -53,7 +53,7 @@ def read_model_data(source: Any) -> tuple[Any, str | None]:
         path = Path(source)
         name = str(path)
         try:
-            # Big tensor literals are decoded from the mapped file (see payloads.py).
+            # Big tensor literals are decoded from the file's bytes (see payloads.py).
             return read_edn_file(path, readers=tensor_readers(), source=name), name
         except FileNotFoundError:
             raise ModelError(f"no such model file: {path}") from None

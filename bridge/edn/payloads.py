@@ -3,10 +3,10 @@ copying those megabytes through a ``str``.
 
 A saved network is mostly base64 text inside ``#cortex-bridge/tensor`` literals. Read as
 one ``str``, every byte of it is copied three times before decoding (file → bytes →
-str → the string literal's slice). Here the file is memory-mapped instead; each long
-``:data`` string is cut out of the text and replaced by an internal placeholder,
+str → the string literal's slice). Here the file is read into one buffer instead; each
+long ``:data`` string is cut out of the text and replaced by an internal placeholder,
 ``#cortex-bridge/payload N``; the reader parses what remains (a few kilobytes) and the
-tensor tag decodes payload *N* straight from the mapped file.
+tensor tag decodes payload *N* straight from the buffer.
 
 Why the cut is safe: the text before a cut is identical in both versions, so the
 reader is in the same state when it reaches it. The placeholder is used only if the
@@ -21,7 +21,6 @@ Files that spell the placeholder tag themselves always take the ordinary path.
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,7 +38,7 @@ _HEAD_LIMIT = 4096
 
 
 class Payload:
-    """A ``:data`` string left in the mapped file: its bytes, and whether the tensor
+    """A ``:data`` string left in the file's buffer: its bytes, and whether the tensor
     tag consumed it."""
 
     __slots__ = ("view", "used")
@@ -72,21 +71,25 @@ def read_edn_file(path: str | os.PathLike, *, readers: Mapping[str, Callable] | 
     """
     source = os.fspath(path) if source is None else source
     with open(path, "rb") as stream:
+        # Read into one buffer rather than mapping the file: a mapped file that another
+        # program truncates meanwhile kills the process (SIGBUS) when a lost page is
+        # touched; a copy cannot, and costs one pass over the bytes.
         size = os.fstat(stream.fileno()).st_size
-        if size < MIN_PAYLOAD:
-            return loads(stream.read().decode("utf-8"), readers=readers, source=source)
-        with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            try:
-                return _read_cut(data, readers or {}, source)
-            except _Unusual:
-                pass
-            except Exception:  # noqa: BLE001 - the ordinary path gives the exact error
-                pass
-            text = data[:].decode("utf-8")
-    return loads(text, readers=readers, source=source)
+        data = bytearray(size)
+        got = stream.readinto(data)
+        rest = stream.read()  # the file grew since fstat
+    if got < size:
+        del data[got:]
+    data += rest
+    if len(data) >= MIN_PAYLOAD:
+        try:
+            return _read_cut(data, readers or {}, source)
+        except Exception:  # noqa: BLE001 - the ordinary path gives the exact error
+            pass
+    return loads(data.decode("utf-8"), readers=readers, source=source)
 
 
-def _read_cut(data: mmap.mmap, readers: Mapping, source: str | None) -> Any:
+def _read_cut(data: bytearray, readers: Mapping, source: str | None) -> Any:
     spans = _payload_spans(data)
     if not spans:
         raise _Unusual("no long payloads")
@@ -118,7 +121,7 @@ def _read_cut(data: mmap.mmap, readers: Mapping, source: str | None) -> Any:
         whole.release()
 
 
-def _payload_spans(data: mmap.mmap) -> list[tuple[int, int]]:
+def _payload_spans(data: bytearray) -> list[tuple[int, int]]:
     """``(first, last)`` byte offsets of each long string that follows a tensor tag:
     ``data[first:last]`` is the text between its quotes."""
     if data.find(b"#" + PAYLOAD_TAG.encode()) >= 0:

@@ -1,4 +1,4 @@
-"""bridge.edn.payloads: big tensor literals decoded from the mapped file, and the
+"""bridge.edn.payloads: big tensor literals decoded from the file's bytes, and the
 ordinary reader whenever that shortcut cannot vouch for the file."""
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_decoded_tensors_own_their_memory_after_the_file_is_closed(tmp_path):
     write(path, [encode_tensor(random_tensor(BIG))])
     tensor = read_edn_file(path, readers=tensor_readers())[0]
     path.unlink()
-    tensor.add_(1.0)  # writable, and not a view of the unmapped file
+    tensor.add_(1.0)  # writable, and not a view of the file's buffer
     assert tensor.numel() == BIG
 
 
