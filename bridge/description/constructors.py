@@ -118,25 +118,36 @@ def _window(name: str, args: list, keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 def convolutional(args: list, kvs: dict) -> list[Node]:
-    """``(convolutional kernel-dim pad stride num-kernels & kvs)`` or the map arity."""
+    """``(convolutional kernel-dim pad stride num-kernels & kvs)`` or the map arity.
+
+    As in Cortex, the positional form is the map form of the positional values merged
+    with the options (so an option such as ``:stride 2`` wins over the positional one),
+    and ``:dimension-op`` is forced to ``:floor`` whatever the options say.
+    """
     given = _window("convolutional", args, ("kernel-dim", "pad", "stride", "num-kernels"))
+    given = _merge(given, kvs)
     k, p, s = given["kernel-dim"], given["pad"], given["stride"]
     node = {"type": "convolutional", "kernel-width": k, "kernel-height": k, "pad-x": p,
-            "pad-y": p, "stride-x": s, "stride-y": s, "num-kernels": given["num-kernels"],
-            "dimension-op": _kw("floor")}
+            "pad-y": p, "stride-x": s, "stride-y": s, "num-kernels": given["num-kernels"]}
     node.update(given)
-    return [_merge(node, kvs)]
+    node["dimension-op"] = _kw("floor")
+    return [node]
 
 
 def max_pooling(args: list, kvs: dict) -> list[Node]:
-    """``(max-pooling kernel-dim pad stride & kvs)`` or the map arity."""
+    """``(max-pooling kernel-dim pad stride & kvs)`` or the map arity.
+
+    The positional form is the map form of the positional values merged with the
+    options, as in Cortex; options may override ``:dimension-op`` (default ``:ceil``).
+    """
     given = _window("max-pooling", args, ("kernel-dim", "pad", "stride"))
+    given = _merge(given, kvs)
     k, p, s = given["kernel-dim"], given["pad"], given["stride"]
     node = {"type": "max-pooling", "kernel-width": k, "kernel-height": k, "pad-x": p,
             "pad-y": p, "stride-x": s, "stride-y": s, "num-kernels": 0,
             "dimension-op": _kw("ceil"), "pool-op": _kw("max")}
     node.update(given)
-    return [_merge(node, kvs)]
+    return [node]
 
 
 def convolutional_type_layer(args: list, kvs: dict) -> list[Node]:
@@ -161,7 +172,8 @@ def convolutional_type_layer(args: list, kvs: dict) -> list[Node]:
 def dropout(args: list, kvs: dict) -> list[Node]:
     """``(dropout keep-probability & kvs)`` or ``(dropout {:probability p})``."""
     if len(args) == 1 and (given := _as_map(args[0])) is not None:
-        node = {"type": "dropout", "distribution": _kw("bernoulli"), **given}
+        # Cortex's map arity forces the type and distribution over the map's own keys.
+        node = {**given, "type": "dropout", "distribution": _kw("bernoulli")}
         return [_merge(node, kvs)]
     _need("dropout", args, 1, "a keep probability")
     return [_merge({"type": "dropout", "distribution": _kw("bernoulli"),
@@ -171,7 +183,7 @@ def dropout(args: list, kvs: dict) -> list[Node]:
 def multiplicative_dropout(args: list, kvs: dict) -> list[Node]:
     """``(multiplicative-dropout variance & kvs)`` or ``{:variance v}``: Gaussian noise."""
     if len(args) == 1 and (given := _as_map(args[0])) is not None:
-        node = {"type": "dropout", "distribution": _kw("gaussian"), **given}
+        node = {**given, "type": "dropout", "distribution": _kw("gaussian")}
         return [_merge(node, kvs)]
     _need("multiplicative-dropout", args, 1, "a variance")
     return [_merge({"type": "dropout", "distribution": _kw("gaussian"),

@@ -6,7 +6,6 @@ order (cortex-spec §2.3); :class:`Shape` is that triple.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 __all__ = ["Shape", "conv_output_size", "pool_output_size", "window_output_size"]
@@ -39,12 +38,16 @@ def window_output_size(size: int, kernel: int, pad: int, stride: int, rounding: 
     ``out = round((size + 2·pad − kernel) / stride) + 1`` with ``round`` floor for
     convolutions and ceil for pooling. There is no rule that drops a last window
     starting inside the right padding (PyTorch's ``ceil_mode`` has one).
+
+    The rounding applies to a negative span too, as Cortex's ``Math/ceil`` does: a
+    kernel up to ``stride − 1`` cells larger than the padded input still gives one
+    (ceil) window, e.g. size 1, kernel 2, stride 2 → ⌈−0.5⌉ + 1 = 1, with floor 0.
     """
     span = size + 2 * pad - kernel
     if rounding == "floor":
         return span // stride + 1
     if rounding == "ceil":
-        return math.ceil(span / stride) + 1 if span >= 0 else span // stride + 1
+        return -(-span // stride) + 1
     raise ValueError(f"rounding must be 'floor' or 'ceil', got {rounding!r}")
 
 

@@ -25,9 +25,19 @@ PyTorch's default 1e-5 builds in Cortex and fails at run time; we reject it up f
 Cortex initialises ``:variances`` to 0 and we keep that, so a network evaluated before
 any training step divides by √eps (x·100 with the default eps), exactly as Cortex does.
 
-Differs from Cortex: running statistics are never reset. Cortex re-bound the layer at
-every ``train`` call and its first batch then overwrote the running statistics (f = 1);
-we follow PyTorch and keep averaging (DESIGN.md). Gradients come from autograd.
+The first batch: a freshly bound Cortex layer uses f = 1 for its first training batch,
+so the running statistics *become* that batch's mean and unbiased variance
+(``compute/nn/layers.clj:248-251``; Cortex's own layer test relies on it: after seven
+batches of mean 5 with ``:ave-factor 0.8`` the running means are 5 to 1e-6). We do the
+same whenever the running statistics are still the initial zeros (never set) at the
+first training batch after construction or after ``train()``; a layer that starts from
+trained statistics (read from a file, or loaded with ``load_state_dict``) averages from
+its first batch on.
+
+Differs from Cortex: running statistics are never reset afterwards. Cortex re-bound the
+layer at every ``train`` call and each call's first batch overwrote the running
+statistics again (f = 1); we follow PyTorch and keep averaging (DESIGN.md). Gradients
+come from autograd.
 
 **Local response normalisation** (``layers.clj:586-599``). EDN:
 ``(local-response-normalization)``, ``(local-response-normalization :n 3 :k 1)``.
@@ -95,6 +105,14 @@ class CortexBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.empty(self.features, **factory))
         self.register_buffer("running_mean", torch.empty(self.features, **factory))
         self.register_buffer("running_var", torch.empty(self.features, **factory))
+        # Until the first training batch: if the running statistics are then still the
+        # initial zeros, that batch sets them outright (Cortex's f = 1, spec §1.9).
+        self.first_batch_pending = True
+
+    def train(self, mode: bool = True):
+        if mode:  # statistics zeroed meanwhile (a re-initialisation) are set anew
+            self.first_batch_pending = True
+        return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """**Arguments:** x: ``[N, C, H, W]`` (``[N, C·H·W]`` also works elementwise).
@@ -109,9 +127,13 @@ class CortexBatchNorm(nn.Module):
         # momentum is the weight of the NEW batch, Cortex's :average-factor (spec §1.9);
         # F.batch_norm normalises with the population variance and updates the running
         # variance with the unbiased one, as Cortex does.
+        momentum = self.average_factor
+        if self.training and self.first_batch_pending:
+            self.first_batch_pending = False
+            if not (self.running_mean.any() or self.running_var.any()):
+                momentum = 1.0  # untouched statistics: the first batch sets them
         return F.batch_norm(data, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=self.training, momentum=self.average_factor,
-                            eps=self.epsilon)
+                            training=self.training, momentum=momentum, eps=self.epsilon)
 
     def extra_repr(self) -> str:
         text = f"features={self.features}"

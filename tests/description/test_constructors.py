@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import bridge
 from bridge.description.constructors import ConstructorError, call_constructor, split_args
 from bridge.edn.types import Keyword as K
 from bridge.edn.types import Vector
@@ -67,6 +68,50 @@ def build(name, *items):
 )
 def test_constructor_returns_cortex_maps(call, expected):
     assert build(*call) == expected
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        # convolutional forces :dimension-op :floor over the options (layers.clj:394-407)
+        (("convolutional", 3, 0, 1, 4, K("dimension-op"), K("ceil")),
+         [{"type": "convolutional", "kernel-width": 3, "kernel-height": 3, "pad-x": 0,
+           "pad-y": 0, "stride-x": 1, "stride-y": 1, "num-kernels": 4,
+           "dimension-op": K("floor"), "kernel-dim": 3, "pad": 0, "stride": 1}]),
+        (("convolutional", {K("kernel-dim"): 3, K("pad"): 0, K("stride"): 1,
+                            K("num-kernels"): 4, K("dimension-op"): K("ceil")}),
+         [{"type": "convolutional", "kernel-width": 3, "kernel-height": 3, "pad-x": 0,
+           "pad-y": 0, "stride-x": 1, "stride-y": 1, "num-kernels": 4,
+           "dimension-op": K("floor"), "kernel-dim": 3, "pad": 0, "stride": 1}]),
+        # the positional form is the map form of positional values merged with options
+        (("convolutional", 3, 1, 1, 4, K("stride"), 2),
+         [{"type": "convolutional", "kernel-width": 3, "kernel-height": 3, "pad-x": 1,
+           "pad-y": 1, "stride-x": 2, "stride-y": 2, "num-kernels": 4,
+           "dimension-op": K("floor"), "kernel-dim": 3, "pad": 1, "stride": 2}]),
+        (("max-pooling", 2, 0, 2, K("kernel-dim"), 3),
+         [{"type": "max-pooling", "kernel-width": 3, "kernel-height": 3, "pad-x": 0,
+           "pad-y": 0, "stride-x": 2, "stride-y": 2, "num-kernels": 0,
+           "dimension-op": K("ceil"), "kernel-dim": 3, "pad": 0, "stride": 2,
+           "pool-op": K("max")}]),
+        # the map arities of the dropouts force their distribution
+        (("dropout", {K("probability"): 0.5, K("distribution"): K("gaussian")}),
+         [{"type": "dropout", "distribution": K("bernoulli"), "probability": 0.5}]),
+        (("multiplicative-dropout", {K("variance"): 0.2, K("distribution"): K("bernoulli")}),
+         [{"type": "dropout", "distribution": K("gaussian"), "variance": 0.2}]),
+    ],
+)
+def test_constructor_option_precedence_is_cortex_s(call, expected):
+    assert build(*call) == expected
+
+
+def test_a_ceil_option_on_a_convolution_still_builds_with_floor_sizing():
+    # Cortex forces floor at construction, so this is a valid 4x4 -> 2x2 convolution
+    # (ceil would give 3x3); an expanded map that says :ceil is refused, as Cortex does.
+    net = bridge.load_model("[(input 4 4 1) (convolutional 2 0 2 1 :dimension-op :ceil)]")
+    assert tuple(net.layers[-1].output_shape) == (1, 2, 2)
+    with pytest.raises(bridge.ModelError, match="dimension-op must be :floor"):
+        bridge.load_model("[(input 4 4 1) {:type :convolutional :kernel-dim 2 :pad 0 "
+                          ":stride 2 :num-kernels 1 :dimension-op :ceil}]")
 
 
 @pytest.mark.parametrize(

@@ -77,19 +77,22 @@ def test_elementwise_training_steps_by_hand(build_layer):
     root = math.sqrt(8 / 3 + 1e-4)
     assert out[:, 0].tolist() == pytest.approx([-4 / root, 0.0, 4 / root], rel=1e-14)
     assert out[:, 1].tolist() == [0.5, 0.5, 0.5]
-    # running = 0.1·running + 0.9·batch, with the unbiased variance
-    assert module.running_mean.tolist() == pytest.approx([2.7, 6.3], rel=1e-14)
-    assert module.running_var.tolist() == pytest.approx([3.6, 0.0], rel=1e-14)
-    # a second batch: feature 0 constant 3, feature 1: 6 7 8 (mean 7, unbiased var 1)
-    x = torch.tensor([[3.0, 6.0], [3.0, 7.0], [3.0, 8.0]], **F64).reshape(3, 2, 1, 1)
+    # the first batch of a fresh layer sets the running statistics (Cortex's f = 1),
+    # with the unbiased variance
+    assert module.running_mean.tolist() == pytest.approx([3.0, 7.0], rel=1e-14)
+    assert module.running_var.tolist() == pytest.approx([4.0, 0.0], rel=1e-14)
+    # a second batch: feature 0 constant 5, feature 1: 6 7 8 (mean 7, unbiased var 1);
+    # from now on running = 0.1·running + 0.9·batch
+    x = torch.tensor([[5.0, 6.0], [5.0, 7.0], [5.0, 8.0]], **F64).reshape(3, 2, 1, 1)
     module(x)
-    assert module.running_mean.tolist() == pytest.approx([0.27 + 2.7, 0.63 + 6.3], rel=1e-14)
-    assert module.running_var.tolist() == pytest.approx([0.36, 0.9], rel=1e-14)
+    assert module.running_mean.tolist() == pytest.approx([0.3 + 4.5, 0.7 + 6.3], rel=1e-14)
+    assert module.running_var.tolist() == pytest.approx([0.4, 0.9], rel=1e-14)
     # evaluation uses the running statistics
     module.eval()
-    x = torch.tensor([[2.97, 7.0]], **F64).reshape(1, 2, 1, 1)
+    x = torch.tensor([[5.0, 7.3]], **F64).reshape(1, 2, 1, 1)
     out = module(x).flatten().tolist()
-    assert out == pytest.approx([0.0, 0.5 + (7.0 - 6.93) / math.sqrt(0.9 + 1e-4)], rel=1e-12)
+    assert out == pytest.approx([2 * 0.2 / math.sqrt(0.4 + 1e-4),
+                                 0.5 + 0.3 / math.sqrt(0.9 + 1e-4)], rel=1e-12)
 
 
 def test_elementwise_normalises_each_pixel_separately(build_layer):
@@ -103,8 +106,10 @@ def test_elementwise_normalises_each_pixel_separately(build_layer):
                                                 1 / math.sqrt(1 + 1e-4)], rel=1e-14)
     assert out[:, 1].tolist() == pytest.approx([-10 / math.sqrt(100 + 1e-4),
                                                 10 / math.sqrt(100 + 1e-4)], rel=1e-14)
-    assert module.running_mean.tolist() == pytest.approx([0.9, 18.0], rel=1e-14)
-    assert module.running_var.tolist() == pytest.approx([1.8, 180.0], rel=1e-14)
+    # first batch from zero statistics: pixel 0 mean 1, unbiased variance 2; pixel 1
+    # mean 20, unbiased variance 200
+    assert module.running_mean.tolist() == pytest.approx([1.0, 20.0], rel=1e-14)
+    assert module.running_var.tolist() == pytest.approx([2.0, 200.0], rel=1e-14)
 
 
 def test_spatial_pools_a_channel_over_batch_and_pixels(build_layer):
@@ -119,8 +124,8 @@ def test_spatial_pools_a_channel_over_batch_and_pixels(build_layer):
     assert out[:, 0].flatten().tolist() == pytest.approx(
         [-3 / root, -1 / root, 1 / root, 3 / root], rel=1e-14)
     assert out[:, 1].flatten().tolist() == [0.0] * 4
-    assert module.running_mean.tolist() == pytest.approx([3.6, 1.8], rel=1e-14)
-    assert module.running_var.tolist() == pytest.approx([6.0, 0.0], rel=1e-14)
+    assert module.running_mean.tolist() == pytest.approx([4.0, 2.0], rel=1e-14)
+    assert module.running_var.tolist() == pytest.approx([20 / 3, 0.0], rel=1e-14)
 
 
 def test_evaluating_before_training_divides_by_root_epsilon(build_layer):
@@ -138,6 +143,69 @@ def test_average_factor_is_the_weight_of_the_new_batch(build_layer):
     module(torch.tensor([0.0, 4.0], **F64).reshape(2, 1, 1, 1))  # mean 2, unbiased var 8
     assert module.running_mean.tolist() == [0.75 * 8.0 + 0.25 * 2.0]
     assert module.running_var.tolist() == [0.75 * 4.0 + 0.25 * 8.0]
+
+
+def _exact_batches(count, batch, features, mean, variance, seed):
+    """Batches whose every feature has exactly this mean and population variance
+    (Cortex's ``ensure-gaussian!``)."""
+    generator = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(count):
+        x = torch.randn(batch, features, generator=generator, **F64)
+        x = x - x.mean(0)
+        x = x / x.std(0, unbiased=False) * math.sqrt(variance) + mean
+        batches.append(x)
+    return batches
+
+
+def test_first_batch_sets_the_running_statistics_as_in_cortex_s_layer_test():
+    # Cortex's batch-normalization layer test: :ave-factor 0.8, batches of 20 whose 20
+    # features all have mean 5 and population variance 20, seven training batches; it
+    # then wants the running means at 5 to 1e-6 and the running variances at
+    # 20·20/19 (unbiased). Averaging the first batch into the initial zeros would leave
+    # the means at 5·(1 − 0.2⁷) ≈ 4.99994.
+    net = bridge.load_model("[(input 20 :id :data) (batch-normalization :ave-factor 0.8)]",
+                            seed=0).double()
+    net.train()
+    for x in _exact_batches(7, 20, 20, 5.0, 20.0, seed=3):
+        out = net(x)
+        assert out.mean(0).abs().max().item() < 1e-6
+        assert out.var(0, unbiased=False).tolist() == pytest.approx([20 / (20 + 1e-4)] * 20,
+                                                                   rel=1e-12)
+    params = net.parameters_by_layer()["batch-normalization-1"]
+    assert abs(params["means"].mean().item() - 5.0) < 1e-6
+    assert params["variances"].tolist() == pytest.approx([20 * 20 / 19] * 20, rel=1e-12)
+
+
+def test_trained_statistics_are_averaged_from_the_first_batch_on(build_layer):
+    # statistics that are not the initial zeros (a trained network) are never overwritten
+    module = build_layer("(batch-normalization :ave-factor 0.5)", Shape(1, 1, 1)).module
+    set_params(module, [1.0], [0.0], [0.0], [2.0])
+    module.train()
+    module(torch.tensor([4.0, 8.0], **F64).reshape(2, 1, 1, 1))  # mean 6, unbiased var 8
+    assert module.running_mean.tolist() == [3.0]
+    assert module.running_var.tolist() == [5.0]
+    module(torch.tensor([0.0, 0.0], **F64).reshape(2, 1, 1, 1))
+    assert module.running_mean.tolist() == [1.5]
+    assert module.running_var.tolist() == [2.5]
+
+
+def test_only_the_very_first_batch_is_taken_whole(build_layer):
+    # no reset per call (DESIGN.md): switching to eval and back does not re-arm it
+    module = build_layer("(batch-normalization :ave-factor 0.5)", Shape(1, 1, 1)).module
+    module.train()
+    module(torch.tensor([2.0, 4.0], **F64).reshape(2, 1, 1, 1))  # mean 3, unbiased var 2
+    assert (module.running_mean.tolist(), module.running_var.tolist()) == ([3.0], [2.0])
+    module.eval()
+    module(torch.tensor([[100.0]], **F64).reshape(1, 1, 1, 1))
+    module.train()
+    module(torch.tensor([6.0, 8.0], **F64).reshape(2, 1, 1, 1))  # mean 7, unbiased var 2
+    assert (module.running_mean.tolist(), module.running_var.tolist()) == ([5.0], [2.0])
+    # statistics zeroed again (a re-initialisation) are set by the next training batch
+    set_params(module, [1.0], [0.0], [0.0], [0.0])
+    module.train()
+    module(torch.tensor([1.0, 5.0], **F64).reshape(2, 1, 1, 1))  # mean 3, unbiased var 8
+    assert (module.running_mean.tolist(), module.running_var.tolist()) == ([3.0], [8.0])
 
 
 # --- batch normalisation: keys and checks ------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+import bridge
+
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.layers.pooling import CortexPool2d
@@ -104,6 +106,32 @@ def test_ceil_max_over_an_overhang_window(build_layer):
     x = torch.arange(25.0, **F64).reshape(1, 1, 5, 5)
     # windows rows {0,1} {2,3} {4}, columns likewise
     assert built.module(x).flatten().tolist() == [6, 8, 9, 16, 18, 19, 21, 23, 24]
+
+
+def test_ceil_of_a_negative_span_still_gives_one_window(build_layer):
+    # a flat 1x5 row under a 2x2 pool: height ⌈(1 − 2)/2⌉ + 1 = ⌈−0.5⌉ + 1 = 1 (Cortex's
+    # Math/ceil gives −0.0), width ⌈(5 − 2)/2⌉ + 1 = 3; each window's second row is
+    # overhang, and the last window's second column too
+    row = [[3.0, -1.0, -4.0, -2.0, 5.0]]
+    built = build_layer("(max-pooling 2 0 2)", Shape(1, 1, 5))
+    assert built.output_shape == Shape(1, 1, 3)
+    assert built.module(grid(row)).flatten().tolist() == [3.0, -2.0, 5.0]
+    avg = build_layer("(max-pooling 2 0 2 :pool-op :avg)", Shape(1, 1, 5)).module
+    assert avg(grid(row)).flatten().tolist() == [0.5, -1.5, 1.25]
+    exc = build_layer("(max-pooling 2 0 2 :pool-op :avg-exc-pad)", Shape(1, 1, 5)).module
+    assert exc(grid(row)).flatten().tolist() == [1.0, -3.0, 5.0]
+    # the same network through load_model: flat input, flat output
+    net = bridge.load_model("[(input 5) (max-pooling 2 0 2)]")
+    assert net.layers[-1].output_shape == Shape(1, 1, 3)
+    assert net(torch.tensor(row)).tolist() == [[3.0, -2.0, 5.0]]
+
+
+def test_negative_span_limits(model_error):
+    # floor of −0.5 is −1: no window; a span of −stride or less gives none under ceil
+    assert model_error("[(input 5) (max-pooling 2 0 2 :dimension-op :floor)]").reason == (
+        "a 2x2 window with pad 0x0 does not fit the 5x1 (width x height) input")
+    assert model_error("[(input 5) (max-pooling 2 0 1)]").reason == (
+        "a 2x2 window with pad 0x0 does not fit the 5x1 (width x height) input")
 
 
 def test_dimension_op_floor_override(build_layer):
