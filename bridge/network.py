@@ -231,13 +231,14 @@ class Network(nn.Module):
         # cost more than a small layer's forward. _apply (to, cuda, double …) resets it.
         cached = self.__dict__.get("_placement_cache")
         if cached is None:
-            dtype, device = torch.float32, torch.device("cpu")
+            dtype, device, floating = torch.float32, torch.device("cpu"), False
             for tensor in itertools.chain(self.parameters(), self.buffers()):
                 device = tensor.device
                 if tensor.is_floating_point():
-                    dtype = tensor.dtype
+                    dtype, floating = tensor.dtype, True
                     break
             cached = self.__dict__["_placement_cache"] = (dtype, device)
+            self.__dict__["_parameterless"] = not floating
         return cached
 
     def _apply(self, fn, *args, **kwargs):
@@ -278,7 +279,10 @@ class Network(nn.Module):
             tensor = value
         else:
             tensor = torch.as_tensor(value, device=device)
-            if tensor.dtype != dtype:
+            # A network with no floating tensors (relu, softmax …) has no dtype of its
+            # own to convert to: a floating input keeps its precision.
+            if tensor.dtype != dtype and not (self._parameterless and
+                                              tensor.is_floating_point()):
                 tensor = tensor.to(dtype)
         shape = self.input_shapes[layer_id]
         if not torch.jit.is_tracing() and (

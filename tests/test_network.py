@@ -174,3 +174,15 @@ MNIST_CONV_TEXT = """
  (layers/relu)
  (layers/convolutional 5 0 1 50)]
 """
+
+
+def test_a_network_without_parameters_keeps_its_inputs_precision():
+    net = bridge.load_model("[(input 4) (relu) (softmax)]")
+    x = torch.tensor([[1.0, 2.0, -3.0, 0.5]], dtype=torch.float64)
+    out = net.double()(x)
+    assert out.dtype == torch.float64
+    expected = torch.softmax(torch.relu(x), dim=1)
+    assert torch.equal(out, expected)
+    assert net(x.tolist()).dtype == torch.float32  # plain numbers: Cortex's float32
+    weighted = bridge.load_model("[(input 4) (linear 2)]", seed=0)
+    assert weighted(x).dtype == torch.float32  # a float32 network converts its input
