@@ -1,5 +1,5 @@
-;; The tutorial's program (../shared/seed), as written, then run end to end:
-;;   cortex-bridge run examples/mnist.clj
+;; The tutorial's program, as written, then run end to end:
+;;   .venv/bin/cortex-bridge run examples/mnist.clj
 ;; It reads the four MNIST IDX files from $CORTEX_BRIDGE_MNIST or ~/.cortex/mnist.
 
 (ns deep-learning-example.core

@@ -1,7 +1,7 @@
 """Train the bundled digits MLP on scikit-learn's embedded 8x8 digits (under a minute),
 then save it as EDN and read it back.
 
-    python examples/train_digits.py
+    .venv/bin/python examples/train_digits.py      # from the repository's root
 """
 
 import bridge

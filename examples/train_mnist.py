@@ -1,7 +1,7 @@
 """The tutorial's steps in Python: load MNIST, define the MLP, train with SGD (learning
 rate 0.01, 10 epochs, batch 32), evaluate, save as EDN.
 
-    python examples/train_mnist.py [MNIST_DIR]
+    .venv/bin/python examples/train_mnist.py [MNIST_DIR]      # from the repository's root
 
 MNIST_DIR holds the four IDX files (default: $CORTEX_BRIDGE_MNIST or ~/.cortex/mnist).
 """

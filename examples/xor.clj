@@ -1,5 +1,5 @@
 ;; Cortex's XOR example (examples/xor-mlp) through train-n:
-;;   cortex-bridge run examples/xor.clj
+;;   .venv/bin/cortex-bridge run examples/xor.clj
 (ns xor-mlp.core
   (:require [cortex.experiment.train :as experiment-train]
             [cortex.nn.execute :as execute]
