@@ -19,9 +19,12 @@ def project_classpath(directory: str | os.PathLike = ".") -> list[str]:
     A ``deps.edn`` is read with the Clojure CLI (``clojure -Spath``), a ``project.clj``
     with Leiningen (``lein classpath``); otherwise, or without the tool, nothing.
     """
+    from bridge.jvm.classpath import clojure_cli
+
     folder = Path(directory)
-    if (folder / "deps.edn").is_file() and shutil.which("clojure"):
-        command_line = ["clojure", "-Spath"]
+    cli = clojure_cli()  # the real Clojure CLI; Debian's `clojure` wrapper has no -Spath
+    if (folder / "deps.edn").is_file() and cli:
+        command_line = [cli, "-Spath"]
     elif (folder / "project.clj").is_file() and shutil.which("lein"):
         command_line = ["lein", "classpath"]
     else:

@@ -35,6 +35,17 @@ def load_data(spec: str, split: str):
     raise ValueError(f"--data must be digits, mnist:DIR or FILE.edn; got {spec!r}")
 
 
+def for_model(net, data, spec: str):
+    """The built-in data sets name their streams ``data`` and ``labels``; a model with
+    one input and one output gets them under its own ids (as ``cortex.nn/train`` does
+    for Clojure), so ``mnist-mlp.edn``'s ``:input-1`` and ``:softmax-1`` train on
+    ``--data mnist:DIR``. Other data is used as it is."""
+    builtin = spec == "digits" or spec == "mnist" or spec.startswith("mnist:")
+    if not builtin or len(net.input_ids) != 1 or len(net.output_ids) != 1:
+        return data
+    return data.renamed({"data": net.input_ids[0], "labels": net.output_ids[0]})
+
+
 def _kw(name: str):
     from bridge.edn.types import Keyword
 
@@ -53,8 +64,9 @@ def _train(args: argparse.Namespace) -> int:
     epochs = args.epochs or settings.get("epochs", 10)
     batch_size = args.batch_size or settings.get("batch-size", 32)
     optimizer = args.optimizer or settings.get("optimizer")
-    train_data = load_data(args.data, "train")
-    test_data = None if args.no_test else load_data(args.data, "test")
+    train_data = for_model(net, load_data(args.data, "train"), args.data)
+    test_data = None if args.no_test else for_model(net, load_data(args.data, "test"),
+                                                    args.data)
     try:
         history = bridge.train(net, train_data, test=test_data, optimizer=optimizer,
                                epochs=epochs, batch_size=batch_size, device=args.device,
@@ -87,7 +99,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     import bridge
 
     net = bridge.load_model(args.network)
-    result = bridge.evaluate(net, load_data(args.data, args.split))
+    result = bridge.evaluate(net, for_model(net, load_data(args.data, args.split), args.data))
     print(f"loss      {result['loss']:.6f}")
     if "accuracy" in result:
         print(f"accuracy  {result['accuracy']:.4f}")

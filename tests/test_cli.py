@@ -109,6 +109,31 @@ def test_checkpoint_dir_keeps_last_and_best_and_resume_continues(tmp_path):
     assert both.returncode == 2 and "not allowed with" in both.stderr
 
 
+def test_the_tutorial_mlp_trains_on_mnist_files_from_the_command_line(tmp_path, make_mnist):
+    # mnist-mlp.edn's streams are :input-1 and :softmax-1 (Cortex's default ids); the
+    # MNIST loader names them data and labels, and the command maps one onto the other.
+    make_mnist(tmp_path / "mnist", count=40)
+    out = tmp_path / "mlp.edn"
+    run_cli("train", MODELS / "mnist-mlp.edn", "--data", f"mnist:{tmp_path / 'mnist'}",
+            "--epochs", "1", "--batch-size", "8", "--out", out)
+    evaluated = run_cli("evaluate", out, "--data", f"mnist:{tmp_path / 'mnist'}").stdout
+    assert evaluated.splitlines()[1].startswith("accuracy  ")
+
+
+def test_a_deps_edn_is_read_only_with_the_real_clojure_cli(tmp_path, monkeypatch):
+    from bridge import cli_jvm
+    from bridge.jvm import classpath
+
+    (tmp_path / "deps.edn").write_text('{:paths ["src"]}')
+    monkeypatch.setattr(classpath, "clojure_cli", lambda: None)  # Debian's wrapper only
+    assert cli_jvm.project_classpath(tmp_path) == []
+    fake = tmp_path / "clojure"
+    fake.write_text('#!/bin/sh\n[ "$1" = -Spath ] && echo "src:/lib/a.jar"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(classpath, "clojure_cli", lambda: str(fake))
+    assert cli_jvm.project_classpath(tmp_path) == ["src", "/lib/a.jar"]
+
+
 def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     import signal
     import time

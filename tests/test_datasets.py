@@ -4,7 +4,6 @@ digits, one-hot labels."""
 from __future__ import annotations
 
 import gzip
-import struct
 
 import numpy as np
 import pytest
@@ -15,35 +14,8 @@ from bridge import datasets
 from bridge.errors import DataError
 
 
-def write_idx(path, array, *, compress=False, magic=None):
-    codes = {np.dtype(np.uint8): 0x08}
-    header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(
-        f">{array.ndim}I", *array.shape)
-    if magic is not None:
-        header = struct.pack(">I", magic) + header[4:]
-    data = header + array.tobytes()
-    if compress:
-        path = path.with_name(path.name + ".gz")
-        path.write_bytes(gzip.compress(data))
-    else:
-        path.write_bytes(data)
-    return path
-
-
-def make_mnist(directory, count=5, *, compress=False):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
-    images[0, 0, :3] = [0, 255, 128]
-    labels = rng.integers(0, 10, size=count, dtype=np.uint8)
-    for split in ("train", "test"):
-        image_name, label_name = datasets.MNIST_FILES[split]
-        write_idx(directory / image_name, images, compress=compress)
-        write_idx(directory / label_name, labels, compress=compress)
-    return images, labels
-
-
 @pytest.mark.parametrize("compress", [False, True])
-def test_mnist_reads_idx_with_cortex_normalisation(tmp_path, compress):
+def test_mnist_reads_idx_with_cortex_normalisation(tmp_path, compress, make_mnist):
     images, labels = make_mnist(tmp_path, compress=compress)
     data = datasets.mnist(tmp_path, "train")
     assert len(data) == 5 and data.classes == 10
@@ -55,7 +27,7 @@ def test_mnist_reads_idx_with_cortex_normalisation(tmp_path, compress):
     assert data[0]["labels"].item() == labels[0]
 
 
-def test_mnist_trains_with_the_tutorial_stream_names(tmp_path):
+def test_mnist_trains_with_the_tutorial_stream_names(tmp_path, make_mnist):
     make_mnist(tmp_path, count=8)
     net = bridge.load_model("[(input 28 28 1 :id :data) (linear 10) (softmax :id :labels)]",
                             seed=0)
@@ -76,13 +48,13 @@ def test_missing_mnist_file_names_it_and_says_where_to_get_it(tmp_path):
     assert "train-labels-idx1-ubyte.gz" in message
 
 
-def test_mnist_directory_from_the_environment(tmp_path, monkeypatch):
+def test_mnist_directory_from_the_environment(tmp_path, monkeypatch, make_mnist):
     make_mnist(tmp_path, count=3)
     monkeypatch.setenv("CORTEX_BRIDGE_MNIST", str(tmp_path))
     assert len(datasets.mnist(split="test")) == 3
 
 
-def test_magic_numbers_are_checked(tmp_path):
+def test_magic_numbers_are_checked(tmp_path, make_mnist, write_idx):
     make_mnist(tmp_path)
     name = datasets.MNIST_FILES["train"][0]
     write_idx(tmp_path / name, np.zeros((5, 28, 28), dtype=np.uint8), magic=2049)
@@ -94,7 +66,7 @@ def test_magic_numbers_are_checked(tmp_path):
         datasets.mnist(tmp_path, "train")
 
 
-def test_truncated_files_and_mismatched_counts_are_refused(tmp_path):
+def test_truncated_files_and_mismatched_counts_are_refused(tmp_path, make_mnist, write_idx):
     make_mnist(tmp_path)
     name = datasets.MNIST_FILES["train"][0]
     full = (tmp_path / name).read_bytes()

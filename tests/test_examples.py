@@ -27,10 +27,7 @@ def test_train_digits_example(tmp_path, monkeypatch):
     assert bridge.load_network(tmp_path / "d.edn").header["history"]
 
 
-def test_train_mnist_example_on_small_idx_files(tmp_path, monkeypatch):
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_datasets import make_mnist
-
+def test_train_mnist_example_on_small_idx_files(tmp_path, monkeypatch, make_mnist):
     make_mnist(tmp_path, count=100)
     monkeypatch.chdir(ROOT)
     result = load_example("train_mnist").main(str(tmp_path), epochs=2,

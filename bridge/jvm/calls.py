@@ -151,17 +151,12 @@ def dataset_streams(handle) -> str:
 
 
 def _rename(streams, mapping: dict):
-    from bridge.training.data import Streams
-
-    if not mapping:
-        return streams
-    renamed = Streams({}, classes=getattr(streams, "classes", None))
-    renamed.columns = {mapping.get(k, k): v for k, v in streams.columns.items()}
-    return renamed
+    return streams.renamed(mapping) if mapping else streams
 
 
 def train(handle, data_handle, test_handle, options_text) -> str:
-    """Train; returns the history as EDN. Options: ``:epochs :batch-size :optimizer
+    """Train; returns ``{:history [...] :best-epoch n}`` as EDN (``:best-epoch``: the
+    epoch whose network was kept, or nil). Options: ``:epochs :batch-size :optimizer
     :seed :streams {dataset-name layer-id} …`` (any keyword argument of bridge.train)."""
     import bridge
 
@@ -172,7 +167,10 @@ def train(handle, data_handle, test_handle, options_text) -> str:
     kwargs = {k.replace("-", "_"): v for k, v in options.items()}
     kwargs.setdefault("log", _clojure_printer())
     history = bridge.train(_get(handle), data, test=test, **kwargs)
-    return _edn([{_kw(k): v for k, v in entry.items()} for entry in history])
+    # The network of the best epoch is kept only with test data and keep_best.
+    kept = history.best_epoch if test is not None and kwargs.get("keep_best", True) else None
+    return _edn({_kw("history"): [{_kw(k): v for k, v in entry.items()} for entry in history],
+                 _kw("best-epoch"): kept})
 
 
 def evaluate(handle, data_handle, options_text) -> str:

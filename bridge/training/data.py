@@ -99,6 +99,11 @@ class Streams:
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
 
+    def renamed(self, mapping: Mapping[str, str]) -> Streams:
+        """The same columns (not copied) with the names in ``mapping`` replaced."""
+        return Streams._of({mapping.get(k, k): v for k, v in self.columns.items()},
+                           self.classes)
+
     def __getitem__(self, index):
         if isinstance(index, str | Keyword):
             return self.columns[stream_name(index)]

@@ -73,18 +73,8 @@ def test_clojure_printed_edn_reads_back_in_python():
         0.1, dtype=torch.float32).item()
 
 
-def write_small_mnist(directory: Path) -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("datasets_test",
-                                                  ROOT / "tests" / "test_datasets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.make_mnist(directory, count=64)
-
-
-def test_the_seed_program_runs_as_written_on_idx_files(tmp_path):
-    write_small_mnist(tmp_path)
+def test_the_seed_program_runs_as_written_on_idx_files(tmp_path, make_mnist):
+    make_mnist(tmp_path, count=64)
     env = {**os.environ, "CORTEX_BRIDGE_MNIST": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "bridge", "run",
                              str(ROOT / "examples" / "mnist.clj")], capture_output=True,

@@ -143,15 +143,17 @@
 
 (defn train!
   "Train `net` in place on `data` (a sequence of stream maps or a Dataset) and return the
-  history (one map per epoch). Options: :epochs :batch-size :optimizer (a map from
-  cortex.optimizers, or EDN text) :test (data) :seed :checkpoint :resume :patience
-  :metrics-log :plot :device :streams ({dataset-stream layer-id})."
+  history (one map per epoch); its metadata's :best-epoch is the epoch whose network was
+  kept (with :keep-best and test data), else nil. Options: :epochs :batch-size
+  :optimizer (a map from cortex.optimizers, or EDN text) :test (data) :seed :checkpoint
+  :resume :patience :metrics-log :plot :device :streams ({dataset-stream layer-id})."
   ([net data] (train! net data {}))
   ([net data {:keys [test] :as options}]
-   (let [history (py/call :train (handle net) (dataset-handle data)
-                          (if test (dataset-handle test) -1)
-                          (->edn-text (dissoc options :test)))]
-     (read-edn history))))
+   (let [{:keys [history best-epoch]}
+         (read-edn (py/call :train (handle net) (dataset-handle data)
+                            (if test (dataset-handle test) -1)
+                            (->edn-text (dissoc options :test))))]
+     (with-meta (vec history) {:best-epoch best-epoch}))))
 
 (defn evaluate
   "{:loss … :accuracy … :confusion … :precision … :recall …} on `data`."

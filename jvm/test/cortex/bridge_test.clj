@@ -24,6 +24,18 @@
     (is (= [10] (map count (get-in (bridge/weights net {:as :vectors}) [:y :weights])))
         "vectors on request, in Cortex's [out in] layout")))
 
+(deftest the-kept-epoch-travels-with-the-history
+  (let [net (bridge/load-model [(layers/input 2 1 1 :id :x) (layers/linear->tanh 4)
+                                (layers/linear 1 :id :y)] {:seed 2})
+        history (bridge/train! net xor {:epochs 12 :batch-size 4 :log nil :test xor
+                                        :keep-best true
+                                        :optimizer (optim/sgd :learning-rate 0.05)})
+        kept (:best-epoch (meta history))]
+    (is (vector? history))
+    (is (= kept (:epoch (first (sort-by :test-loss history))))
+        "the first epoch with the lowest test loss, as Python keeps it")
+    (is (nil? (:best-epoch (meta (bridge/train! net xor {:epochs 1 :log nil})))))))
+
 (deftest save-and-load-keep-every-bit
   (let [net (bridge/load-model [(layers/input 3 1 1 :id :x) (layers/linear 2 :id :y)] {:seed 2})
         path (str (java.io.File/createTempFile "net" ".edn"))]

@@ -19,7 +19,10 @@
                                 :optimizer (or optimizer (adam/adam)) :keep-best true
                                 :progress false})]
     (when simple-loss-print?
-      (let [best (apply min-key :test-loss history)]
+      ;; the epoch whose network was kept, not a recount (ties would pick another)
+      (let [kept (:best-epoch (meta history))
+            best (or (first (filter #(= kept (:epoch %)) history))
+                     (apply min-key :test-loss (reverse history)))]
         (println (format "Loss for epoch %3d: (best) %.6f" (:epoch best) (:test-loss best)))))
     (bridge/save! net (str network-filestem ".edn"))
     net))
