@@ -30,9 +30,11 @@ PYTHON="${PYTHON:-python3}"
 if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
-# The CPU build of torch unless told otherwise (an unpinned torch pulls a multi-GB CUDA
-# build); set TORCH_SPEC, e.g. TORCH_SPEC=torch, to choose another.
+# torch 2.13.0 from pip's index unless told otherwise. TORCH_SPEC holds pip arguments,
+# e.g. TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" for
+# the CPU build from PyTorch's own index (PyPI's Linux wheels carry CUDA, several GB).
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
-    .venv/bin/pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+    # shellcheck disable=SC2086  # word splitting wanted: TORCH_SPEC is a list of arguments
+    .venv/bin/pip install -q ${TORCH_SPEC:-torch==2.13.0}
 fi
 .venv/bin/pip install -q -e ".[test]"

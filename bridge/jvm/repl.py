@@ -10,6 +10,7 @@ trainer works from any of them, nREPL's worker threads included.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -102,6 +103,10 @@ def serve_nrepl(*, port: int = 0, bind: str = "127.0.0.1",
     announce(f"nREPL server started on port {actual} on host {bind} - "
              f"nrepl://{bind}:{actual}")
     stop = stop or threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # `kill` (SIGTERM) stops the server as Ctrl-C does, removing .nrepl-port.
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         while not stop.is_set():
             # Python's main thread waits here; JVM threads call into Python meanwhile.
@@ -109,6 +114,8 @@ def serve_nrepl(*, port: int = 0, bind: str = "127.0.0.1",
     except KeyboardInterrupt:
         pass
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         stop_nrepl()
 
 

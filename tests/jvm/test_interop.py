@@ -182,9 +182,14 @@ def test_nrepl_round_trip_trains_and_reads_weights(tmp_path):
         assert "epoch   5/5" in reply["out"]  # progress reaches the editor's *out*
         with socket.create_connection(("127.0.0.1", port)) as probe:
             assert probe.getsockname()[0] == "127.0.0.1"
+        server.terminate()  # SIGTERM, as `kill` sends: a clean stop
+        server.communicate(timeout=60)
+        assert server.returncode == 0
+        assert not port_file.exists(), "the server left its .nrepl-port behind"
     finally:
-        server.terminate()
-        server.communicate(timeout=30)
+        if server.poll() is None:
+            server.kill()
+            server.communicate(timeout=30)
 
 
 def test_repl_answers_on_the_terminal():

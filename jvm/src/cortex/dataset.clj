@@ -1,12 +1,15 @@
 (ns cortex.dataset
   "Data sets for the tutorial: (load-mnist :train) and (load-mnist :test) read the four
   standard IDX files from $CORTEX_BRIDGE_MNIST or ~/.cortex/mnist."
-  (:require [cortex.bridge :as bridge]
+  (:require [clojure.string]
+            [cortex.bridge :as bridge]
             [cortex.bridge.python :as py]))
 
 (defn mnist-directory []
-  (or (System/getenv "CORTEX_BRIDGE_MNIST")
-      (str (System/getProperty "user.home") "/.cortex/mnist")))
+  (let [configured (System/getenv "CORTEX_BRIDGE_MNIST")]
+    (if (clojure.string/blank? configured)  ; unset or empty, as Python's loader reads it
+      (str (System/getProperty "user.home") "/.cortex/mnist")
+      configured)))
 
 (defn load-mnist
   "MNIST's :train or :test split as a dataset with streams :data (784 values, p/255 − 0.5)
