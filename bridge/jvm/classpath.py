@@ -158,7 +158,8 @@ def clojure_classpath() -> list[str]:
 
 
 def full_classpath(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """The JVM's whole classpath: the project's sources, ``extra``, then Clojure.
+    """The JVM's whole classpath: the project's compiled namespaces where they match
+    the sources (:mod:`bridge.jvm.aot`), the sources, ``extra``, then Clojure.
 
     Duplicates are dropped (the Clojure CLI lists ``jvm/src`` too). The same list serves
     the hosted JVM and a plain ``java -cp … clojure.main`` process.
@@ -166,8 +167,13 @@ def full_classpath(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     Raises:
         ClojureNotFound: as :func:`clojure_classpath`.
     """
+    from bridge.jvm.aot import compiled_classes
+
+    sources = project_sources()
+    compiled = compiled_classes(sources) if sources.is_dir() else None
     entries: list[str] = []
-    for entry in [str(project_sources()), *map(str, extra), *clojure_classpath()]:
+    for entry in [*([str(compiled)] if compiled else []), str(sources), *map(str, extra),
+                  *clojure_classpath()]:
         if entry not in entries:
             entries.append(entry)
     return entries

@@ -41,7 +41,7 @@ def test_importing_the_package_starts_nothing():
 def test_start_is_idempotent_and_reports_what_it_started(clojure):
     assert jvm.start() is clojure
     assert jvm.is_started()
-    assert clojure.classpath[0] == str(classpath.project_sources())
+    assert list(clojure.classpath) == classpath.full_classpath()  # compiled classes first
     assert clojure.clojure_version == jvm.eval("(clojure-version)")
     assert clojure.java_version == jvm.eval('(System/getProperty "java.version")')
     assert "-Xss4m" in clojure.jvm_args
