@@ -290,9 +290,7 @@ def _atom(value: Any, memo: dict | None = None) -> str | None:
         return _inst(value)
     if isinstance(value, uuid.UUID):
         return f'#uuid "{value}"'
-    if isinstance(value, np.ndarray | torch.Tensor):
-        return array_text(value)
-    return None
+    return None  # collections, and bulk values (arrays, tensors), which _chunker prints
 
 
 _VECTOR, _LIST, _MAP, _SET, _TAGGED = range(5)
