@@ -351,14 +351,20 @@ def validate_streams(streams: Streams, net, *, labels: bool,
 
 
 def _check_input(column: torch.Tensor, size: int, name: str) -> torch.Tensor:
+    return _float_rows(column, size, f"stream :{name}", f"the input layer :{name} takes")
+
+
+def _float_rows(column: torch.Tensor, size: int, what: str, layer: str, *,
+                nan_ok: bool = False) -> torch.Tensor:
+    """``column`` as ``[N, size]`` floats, refusing another width and non-finite values;
+    ``what`` and ``layer`` word the errors ("stream :x", "the input layer :x takes")."""
     width = column[0].numel()
     if width != size:
-        raise DataError(f"stream :{name} item 0 has {width} values; the input layer "
-                        f":{name} takes {size}")
+        raise DataError(f"{what} item 0 has {width} values; {layer} {size}")
     column = column.reshape(len(column), size)
     if not column.is_floating_point():
         column = column.float()
-    _refuse_non_finite(column, f"stream :{name}")
+    _refuse_non_finite(column, what, nan_ok=nan_ok)
     return column
 
 
@@ -406,15 +412,8 @@ def _check_labels(column: torch.Tensor, spec: LabelSpec) -> torch.Tensor:
                             f"; the output layer :{spec.layer} has classes 0 to "
                             f"{spec.classes - 1}")
         return indices
-    width = column[0].numel()
-    if width != size:
-        raise DataError(f"label stream :{name} item 0 has {width} values; the output layer "
-                        f":{spec.layer} produces {size}")
-    column = column.reshape(len(column), size)
-    if not column.is_floating_point():
-        column = column.float()
-    _refuse_non_finite(column, f"label stream :{name}", nan_ok=spec.nan_ok)
-    return column
+    return _float_rows(column, size, f"label stream :{name}",
+                       f"the output layer :{spec.layer} produces", nan_ok=spec.nan_ok)
 
 
 # --- placement and batches ---------------------------------------------------------------
