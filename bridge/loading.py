@@ -57,11 +57,7 @@ def read_model_data(source: Any) -> tuple[Any, str | None]:
             return read_edn_file(path, readers=tensor_readers(), source=name), name
         except FileNotFoundError:
             raise ModelError(f"no such model file: {path}") from None
-        except IsADirectoryError:
-            raise ModelError(f"cannot read model file {path}: it is a directory") from None
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            if isinstance(error, ModelError):
-                raise
+        except (OSError, UnicodeDecodeError) as error:
             raise ModelError(f"cannot read model file {path}: {error}") from None
     if isinstance(source, bytes | bytearray):
         source = bytes(source).decode("utf-8")
