@@ -12,7 +12,7 @@ import importlib
 import importlib.metadata
 
 from bridge import layers as _layers  # noqa: F401  (registers the built-in layer types)
-from bridge.errors import ClojureError, DataError, ModelError, TrainingError
+from bridge.errors import ClojureError, DataError, Interrupted, ModelError, TrainingError
 from bridge.loading import load_model
 from bridge.network import Layer, Network
 from bridge.registration import register_layer
@@ -30,6 +30,7 @@ __all__ = [
     "DataError",
     "TrainingError",
     "ClojureError",
+    "Interrupted",
     "History",
     "register_layer",
     "train",

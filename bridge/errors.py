@@ -19,6 +19,7 @@ __all__ = [
     "DataError",
     "TrainingError",
     "ClojureError",
+    "Interrupted",
     "format_location",
 ]
 
@@ -172,3 +173,19 @@ class ClojureError(BridgeError, RuntimeError):
         self.clojure_type = clojure_type
         self.clojure_trace = clojure_trace
         super().__init__(message)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped on request: Ctrl-C, or a ``cancel`` token set from another thread
+    (the Clojure door's interrupt). The network holds the state of the last finished
+    step; ``.history`` is the run's history so far (``.checkpoint`` the file written, if
+    one was asked for). A subclass of ``KeyboardInterrupt``, so code that catches Ctrl-C
+    catches it too."""
+
+    def __init__(self, message: str = "interrupted", *, history=None):
+        super().__init__(message)
+        self.history = history
+
+    @property
+    def checkpoint(self) -> str | None:
+        return getattr(self.history, "checkpoint", None)

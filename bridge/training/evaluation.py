@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from bridge.errors import Interrupted
 from bridge.training.data import (
     Streams,
     batches,
@@ -32,7 +33,7 @@ def _device_of(net) -> torch.device:
 
 
 @torch.no_grad()
-def predict(net, data: Any, *, batch_size: int = 256):
+def predict(net, data: Any, *, batch_size: int = 256, cancel: Any = None):
     """The network's outputs for every sample of ``data`` (inference mode: no dropout).
 
     **Arguments:**
@@ -41,6 +42,8 @@ def predict(net, data: Any, *, batch_size: int = 256):
     - data: inputs — ``[N, size]`` or ``[N, C, H, W]`` for a network with one input, or
       any form of data set (label streams, if present, are ignored).
     - batch_size: samples per forward pass.
+    - cancel: a ``threading.Event``; set from another thread, it stops the run before
+      the next batch with :class:`bridge.errors.Interrupted`.
 
     **Returns:**
 
@@ -56,6 +59,7 @@ def predict(net, data: Any, *, batch_size: int = 256):
     try:
         order = epoch_order(len(streams), shuffle=False, seed=0, epoch=0)
         for batch in batches(streams, order, batch_size, device=device):
+            _check_cancel(cancel)
             outputs = net({k: batch[k] for k in net.input_ids})
             for leaf in net.output_ids:
                 collected[leaf].append(outputs[leaf])
@@ -63,6 +67,11 @@ def predict(net, data: Any, *, batch_size: int = 256):
         net.train(was_training)
     result = {leaf: torch.cat(parts) for leaf, parts in collected.items()}
     return next(iter(result.values())) if len(result) == 1 else result
+
+
+def _check_cancel(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Interrupted("evaluation interrupted")
 
 
 def classification_metrics(probabilities: torch.Tensor, labels: torch.Tensor) -> dict:
@@ -90,7 +99,8 @@ def classification_metrics(probabilities: torch.Tensor, labels: torch.Tensor) ->
 
 
 @torch.no_grad()
-def evaluate(net, data: Any, *, batch_size: int = 256, loss: Any = None) -> dict:
+def evaluate(net, data: Any, *, batch_size: int = 256, loss: Any = None,
+             cancel: Any = None) -> dict:
     """The loss on ``data``, and for a classifier its accuracy, confusion matrix,
     precision and recall.
 
@@ -100,6 +110,7 @@ def evaluate(net, data: Any, *, batch_size: int = 256, loss: Any = None) -> dict
     - data: any form of data set with its label streams.
     - batch_size: samples per forward pass.
     - loss: as in :func:`bridge.train` (``None``: the description's losses).
+    - cancel: as in :func:`predict`.
 
     **Returns:**
 
@@ -112,12 +123,12 @@ def evaluate(net, data: Any, *, batch_size: int = 256, loss: Any = None) -> dict
     streams = validate_streams(to_streams(data, net), net, labels=True,
                                specs=objective.label_specs())
     return evaluate_streams(net, place(streams, _device_of(net)), objective,
-                            batch_size=batch_size)
+                            batch_size=batch_size, cancel=cancel)
 
 
 @torch.no_grad()
 def evaluate_streams(net, streams: Streams, objective: Objective, *,
-                     batch_size: int = 256) -> dict:
+                     batch_size: int = 256, cancel: Any = None) -> dict:
     """:func:`evaluate` on data already checked and placed (the trainer's test set)."""
     device = _device_of(net)
     was_training = net.training
@@ -130,6 +141,7 @@ def evaluate_streams(net, streams: Streams, objective: Objective, *,
     try:
         order = epoch_order(len(streams), shuffle=False, seed=0, epoch=0)
         for batch in batches(streams, order, batch_size, device=device):
+            _check_cancel(cancel)
             outputs = objective.forward(net, {k: batch[k] for k in net.input_ids})
             size = batch[net.input_ids[0]].shape[0]
             total += objective(outputs, batch).double() * size

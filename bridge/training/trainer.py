@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from bridge.errors import DataError, TrainingError
+from bridge.errors import DataError, Interrupted, TrainingError
 from bridge.training import distributed
 from bridge.training.checkpoints import (
     BEST,
@@ -101,13 +101,19 @@ class _TrainingForward(torch.nn.Module):
 
 
 class _InterruptGuard:
-    """Turns Ctrl-C into a request the loop honours between steps, so a checkpoint is
-    never taken half-way through an optimizer step. A second Ctrl-C interrupts at once.
-    Only in the main thread, and only over Python's default handler."""
+    """Turns Ctrl-C, or a ``cancel`` token set from another thread, into a request the
+    loop honours between steps, so a checkpoint is never taken half-way through an
+    optimizer step. A second Ctrl-C interrupts at once. The signal handler goes in only
+    in the main thread, and only over Python's default handler."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, cancel=None):
+        self._signalled = False
+        self._cancel = cancel
         self._previous = None
+
+    @property
+    def requested(self) -> bool:
+        return self._signalled or (self._cancel is not None and self._cancel.is_set())
 
     def __enter__(self):
         if (threading.current_thread() is threading.main_thread()
@@ -116,9 +122,9 @@ class _InterruptGuard:
         return self
 
     def _handle(self, signum, frame):
-        if self.requested:
+        if self._signalled:
             raise KeyboardInterrupt
-        self.requested = True
+        self._signalled = True
 
     def __exit__(self, *exc):
         if self._previous is not None:
@@ -151,6 +157,7 @@ def train(
     on_epoch: Callable[[Mapping[str, Any]], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    cancel: Any = None,
 ) -> History:
     """Train ``net`` in place and return its history.
 
@@ -190,6 +197,8 @@ def train(
     - on_epoch: called with each history entry.
     - on_batch: called as ``on_batch(epoch, batch)`` after each step (1-based).
     - log: where the per-epoch lines go (default: stderr, rank 0 only).
+    - cancel: a ``threading.Event`` (anything with ``is_set()``); when another thread
+      sets it, the run stops after the current step as on Ctrl-C.
 
     **Returns:**
 
@@ -200,7 +209,8 @@ def train(
     - DataError: bad data, found before training starts.
     - TrainingError: a NaN or infinite loss, naming the epoch and batch; the
       checkpoint of the last good epoch is kept, the bad epoch writes nothing.
-    - KeyboardInterrupt: on Ctrl-C, after the current step and a checkpoint.
+    - Interrupted: on Ctrl-C or ``cancel``, after the current step and a checkpoint
+      (a ``KeyboardInterrupt``; ``.history`` holds the history so far).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be a whole number >= 0. Received: epochs={epochs!r}")
@@ -258,7 +268,7 @@ def train(
     seeded = seed is not None
     fork = torch.random.fork_rng(devices=_cuda_devices(device)) if seeded else \
         contextlib.nullcontext()
-    with fork, _InterruptGuard() as guard:
+    with fork, _InterruptGuard(cancel) as guard:
         if seeded:
             torch.manual_seed(seed + distributed.rank())
             state = TrainingState(seed=int(seed))
@@ -338,11 +348,13 @@ def train(
                         if on_batch is not None:
                             on_batch(epoch, step)
                         if guard.requested:
-                            raise KeyboardInterrupt
-                except KeyboardInterrupt:
+                            raise Interrupted(history=history)
+                except KeyboardInterrupt as error:
                     run.interrupted(epoch, done, skip, losses, sizes, partial, state.seed,
                                     known_bad=first_bad)
-                    raise
+                    if isinstance(error, Interrupted):
+                        raise
+                    raise Interrupted(history=history) from None
             if first_bad is None:
                 first_bad = losses.check()
             first_bad = distributed_first_bad(first_bad, device) if parallel else first_bad
@@ -395,7 +407,7 @@ def train(
                 history.interrupted = True
                 say(f"interrupted after epoch {epoch}"
                     + (f"; checkpoint saved to {history.checkpoint}" if checkpoint else ""))
-                raise KeyboardInterrupt
+                raise Interrupted(history=history)
             if patience is not None and run.stale >= patience:
                 history.stopped_early = True
                 say(f"stopping early: no better "

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 
 import pytest
 import torch
 
 import bridge
 from bridge.edn import Keyword
-from bridge.errors import DataError, TrainingError
+from bridge.errors import DataError, Interrupted, TrainingError
 from bridge.training.trainer import History
 
 QUIET = {"log": lambda _: None, "progress": False}
@@ -193,6 +194,45 @@ def test_ctrl_c_signal_stops_after_the_step_and_saves(tmp_path):
     assert saved.header["checkpoint"][Keyword("batch")] == 4
     assert identical(weights(net), weights(saved))
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_cancel_from_another_thread_stops_like_ctrl_c_and_resumes_exactly(tmp_path):
+    data = blobs()
+    straight = bridge.load_model(MLP, seed=0)
+    bridge.train(straight, data, epochs=3, batch_size=16, seed=2, **QUIET)
+
+    net = bridge.load_model(MLP, seed=0)
+    path = tmp_path / "c.edn"
+    cancel = threading.Event()
+    steps = []
+
+    def cancel_at(epoch, batch):  # stands for another thread setting the token
+        steps.append((epoch, batch))
+        if (epoch, batch) == (2, 3):
+            threading.Thread(target=cancel.set).start()
+            while not cancel.is_set():
+                pass
+
+    with pytest.raises(Interrupted) as raised:
+        bridge.train(net, data, epochs=3, batch_size=16, seed=2, checkpoint=path,
+                     on_batch=cancel_at, cancel=cancel, **QUIET)
+    assert steps[-1] == (2, 3)
+    assert raised.value.history.interrupted and raised.value.checkpoint == str(path)
+    assert identical(weights(net), weights(bridge.load_model(path)))
+    resumed = bridge.load_model(MLP, seed=9)
+    bridge.train(resumed, data, epochs=3, batch_size=16, seed=2, resume=path, **QUIET)
+    assert identical(weights(straight), weights(resumed))
+
+
+def test_cancel_stops_evaluate_and_predict_before_the_next_batch():
+    net = bridge.load_model(MLP, seed=0)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Interrupted):
+        bridge.evaluate(net, blobs(), cancel=cancel)
+    with pytest.raises(Interrupted):
+        bridge.predict(net, blobs(), cancel=cancel)
+    assert bridge.predict(net, blobs(), cancel=threading.Event()).shape == (240, 3)
 
 
 def test_interrupt_without_a_checkpoint_just_stops():
