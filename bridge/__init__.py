@@ -9,18 +9,13 @@
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 
 from bridge import layers as _layers  # noqa: F401  (registers the built-in layer types)
 from bridge.errors import ClojureError, DataError, Interrupted, ModelError, TrainingError
-from bridge.loading import load_model
 from bridge.network import Layer, Network
 from bridge.registration import register_layer
-
-try:
-    __version__ = importlib.metadata.version("cortex-bridge")
-except importlib.metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0+unknown"
+from bridge.saving.load import load_model
+from bridge.version import __version__
 
 __all__ = [
     "load_model",
@@ -50,10 +45,10 @@ _LAZY = {
     "evaluate": ("bridge.training", "evaluate"),
     "predict": ("bridge.training", "predict"),
     "History": ("bridge.training.trainer", "History"),
-    "save_network": ("bridge.export", "save_network"),
-    "load_network": ("bridge.export", "load_network"),
-    "network_to_edn": ("bridge.export", "network_to_edn"),
-    "network_from_edn": ("bridge.export", "network_from_edn"),
+    "save_network": ("bridge.saving.save", "save_network"),
+    "load_network": ("bridge.saving.load", "load_network"),
+    "network_to_edn": ("bridge.saving.save", "network_to_edn"),
+    "network_from_edn": ("bridge.saving.load", "network_from_edn"),
     "datasets": ("bridge.datasets", None),
     "jvm": ("bridge.jvm", None),
 }

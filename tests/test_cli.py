@@ -121,7 +121,7 @@ def test_the_tutorial_mlp_trains_on_mnist_files_from_the_command_line(tmp_path, 
 
 
 def test_a_deps_edn_is_read_only_with_the_real_clojure_cli(tmp_path, monkeypatch):
-    from bridge import cli_jvm
+    from bridge.cli import jvm as cli_jvm
     from bridge.jvm import classpath
 
     (tmp_path / "deps.edn").write_text('{:paths ["src"]}')

@@ -11,7 +11,7 @@ import torch
 
 import bridge
 from bridge.edn import loads
-from bridge.export import network_to_edn, save_network
+from bridge.saving.save import network_to_edn, save_network
 
 MODELS = Path(__file__).resolve().parent.parent / "edn_models"
 

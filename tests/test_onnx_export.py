@@ -10,7 +10,7 @@ import torch
 
 import bridge
 from bridge.cli import main
-from bridge.onnx_export import export_onnx
+from bridge.saving.onnx import export_onnx
 
 onnxruntime = pytest.importorskip("onnxruntime")  # installed by the test extras
 MODELS = Path(__file__).resolve().parent.parent / "edn_models"

@@ -10,58 +10,43 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-__all__ = ["run_demo", "DEMO_MODEL"]
+__all__ = ["run_demo", "DEMO_MODEL", "bundled_models_dir"]
 
 DEMO_MODEL = "digits-mlp.edn"
 
 
-def _setting(train: dict, name: str, default):
-    from bridge.edn.types import Keyword
-
-    return train.get(Keyword(name), train.get(name, default))
+def bundled_models_dir() -> Path:
+    """``edn_models/`` of the source tree the package runs from, or ``bridge/models``
+    where a wheel ships them."""
+    package = Path(__file__).resolve().parent.parent
+    checkout = package.parent / "edn_models"
+    return checkout if checkout.is_dir() else package / "models"
 
 
 def run_demo(*, out: str = "out/digits-mlp-trained.edn", epochs: int | None = None,
              seed: int = 0) -> int:
     """Train, evaluate and save; prints the summary, progress and the test accuracy."""
-    import bridge
-    from bridge.cli import bundled_models_dir
+    from bridge.cli.training import train_and_save, training_settings
+    from bridge.datasets import digits
+    from bridge.saving.load import load_model
 
     model_path = bundled_models_dir() / DEMO_MODEL
-    net = bridge.load_model(model_path, seed=seed)
+    net = load_model(model_path, seed=seed)
     print(f"model: {model_path}")
     print(net.summary())
-    settings = dict(net.header.get("train") or {})
-    epochs = epochs or _setting(settings, "epochs", 30)
-    batch_size = _setting(settings, "batch-size", 32)
-    optimizer = _setting(settings, "optimizer", "adam")
-    train_data = bridge.datasets.digits("train")
-    test_data = bridge.datasets.digits("test")
+    settings = training_settings(net)
+    epochs = epochs or settings.get("epochs", 30)
+    batch_size = settings.get("batch-size", 32)
+    train_data, test_data = digits("train"), digits("test")
     print(f"\ntraining on {len(train_data)} digits, testing on {len(test_data)}; "
           f"{epochs} epochs, batch {batch_size}")
     started = time.perf_counter()
-    history = bridge.train(net, train_data, test=test_data, optimizer=optimizer,
-                           epochs=epochs, batch_size=batch_size, seed=seed)
+    metrics = train_and_save(net, train_data, test_data, out=out, epochs=epochs,
+                             batch_size=batch_size,
+                             optimizer=settings.get("optimizer", "adam"), seed=seed)
     seconds = time.perf_counter() - started
-    metrics = bridge.evaluate(net, test_data)
-    summary = {"loss": float(metrics["loss"]), "accuracy": float(metrics["accuracy"])}
-    bridge.save_network(net, out, history=_plain_history(history), metrics=summary,
-                        train={"optimizer": optimizer, "epochs": epochs,
-                               "batch-size": batch_size, "seed": seed})
-    print(f"\ntest accuracy {summary['accuracy']:.4f}, loss {summary['loss']:.4f} "
+    assert metrics is not None  # one process, with test data
+    print(f"\ntest accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f} "
           f"({seconds:.1f} s)")
     print(f"wrote {Path(out)}")
     return 0
-
-
-def _plain_history(history) -> list:
-    """History entries as EDN-friendly maps of numbers."""
-    entries = getattr(history, "epochs", history)
-    plain = []
-    for entry in entries or []:
-        row = {}
-        for key, value in dict(entry).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                row[str(key)] = value
-        plain.append(row)
-    return plain

@@ -8,9 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from bridge.cli import _EXTENSIONS, command
-
-__all__ = ["project_classpath"]
+__all__ = ["add_commands", "project_classpath"]
 
 
 def project_classpath(directory: str | os.PathLike = ".") -> list[str]:
@@ -44,7 +42,6 @@ def _classpath(args: argparse.Namespace) -> list[str]:
     return entries + project_classpath(".")
 
 
-@command("repl")
 def _repl(args: argparse.Namespace) -> int:
     from bridge.jvm.repl import run_repl
 
@@ -52,7 +49,6 @@ def _repl(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("nrepl")
 def _nrepl(args: argparse.Namespace) -> int:
     from bridge.jvm.repl import serve_nrepl
 
@@ -60,7 +56,6 @@ def _nrepl(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("run")
 def _run(args: argparse.Namespace) -> int:
     from bridge.jvm.repl import run_script
 
@@ -68,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_commands(sub) -> None:
+def add_commands(sub) -> None:
     def classpath_option(parser):
         parser.add_argument("--classpath", "-cp", action="append", metavar="PATHS",
                             help="extra classpath entries (os.pathsep-separated); a deps.edn "
@@ -76,15 +71,16 @@ def _add_commands(sub) -> None:
 
     p = sub.add_parser("repl", help="a Clojure REPL with cortex-bridge loaded")
     classpath_option(p)
+    p.set_defaults(run=_repl)
     p = sub.add_parser("nrepl", help="an nREPL server for CIDER, Calva, Cursive, lein")
     p.add_argument("--port", type=int, default=0, help="default: a free port")
     p.add_argument("--bind", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, loopback only)")
     classpath_option(p)
+    p.set_defaults(run=_nrepl)
     p = sub.add_parser("run", help="run a Clojure script with cortex-bridge loaded")
     p.add_argument("script", metavar="SCRIPT.clj")
     p.add_argument("args", nargs=argparse.REMAINDER)
     classpath_option(p)
+    p.set_defaults(run=_run)
 
-
-_EXTENSIONS.append(_add_commands)

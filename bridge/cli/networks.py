@@ -6,9 +6,7 @@ import argparse
 import sys
 import zlib
 
-from bridge.cli import _EXTENSIONS, command
-
-__all__ = ["inspect_text", "parameter_checksum"]
+__all__ = ["add_commands", "inspect_text", "parameter_checksum"]
 
 
 def parameter_checksum(tensor) -> int:
@@ -56,18 +54,16 @@ def inspect_text(net) -> str:
     return "\n".join(lines)
 
 
-@command("inspect")
 def _inspect(args: argparse.Namespace) -> int:
-    from bridge.loading import load_model
+    from bridge.saving.load import load_model
 
     print(inspect_text(load_model(args.network)))
     return 0
 
 
-@command("convert")
 def _convert(args: argparse.Namespace) -> int:
-    from bridge.export import save_network
-    from bridge.loading import load_model
+    from bridge.saving.save import save_network
+    from bridge.saving.load import load_model
 
     net = load_model(args.input)
     save_network(net, args.output, encoding=args.encoding)
@@ -75,10 +71,9 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("export")
 def _export(args: argparse.Namespace) -> int:
-    from bridge.loading import load_model
-    from bridge.onnx_export import export_onnx
+    from bridge.saving.load import load_model
+    from bridge.saving.onnx import export_onnx
 
     net = load_model(args.network)
     export_onnx(net, args.onnx, opset=args.opset)
@@ -86,20 +81,21 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_commands(sub) -> None:
+def add_commands(sub) -> None:
     p = sub.add_parser("inspect", help="show a saved network: header, layers, parameter "
                                        "shapes and checksums, metrics")
     p.add_argument("network", metavar="NETWORK.edn")
+    p.set_defaults(run=_inspect)
 
     p = sub.add_parser("convert", help="rewrite a network with another parameter encoding")
     p.add_argument("input", metavar="IN.edn")
     p.add_argument("output", metavar="OUT.edn")
     p.add_argument("--encoding", choices=("tensor", "vector"), default="tensor")
+    p.set_defaults(run=_convert)
 
     p = sub.add_parser("export", help="write a network for deployment (ONNX)")
     p.add_argument("network", metavar="NETWORK.edn")
     p.add_argument("--onnx", required=True, metavar="OUT.onnx")
     p.add_argument("--opset", type=int, default=17)
+    p.set_defaults(run=_export)
 
-
-_EXTENSIONS.append(_add_commands)

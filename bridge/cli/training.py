@@ -1,19 +1,19 @@
-"""``cortex-bridge train`` and ``evaluate``."""
+"""``cortex-bridge train``, ``evaluate`` and ``demo``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bridge.cli import _EXTENSIONS, command
+from bridge.edn.types import key_name
 
-__all__ = ["load_data"]
+__all__ = ["add_commands", "load_data", "train_and_save", "training_settings"]
 
 
 def load_data(spec: str, split: str):
     """``digits``, ``mnist:DIR`` (or ``mnist`` for ``$CORTEX_BRIDGE_MNIST``), or an EDN
     file holding a vector of stream maps."""
-    from bridge import datasets
+    import bridge.datasets as datasets
 
     if spec == "digits":
         return datasets.digits(split)
@@ -24,13 +24,14 @@ def load_data(spec: str, split: str):
         from pathlib import Path
 
         from bridge.edn import loads
+        from bridge.edn.types import Keyword
 
         path = Path(spec)
         if not path.is_file():
             raise FileNotFoundError(f"no such data file: {path}")
         data = loads(path.read_text(encoding="utf-8"), source=str(path))
-        if hasattr(data, "get") and data.get(_kw(split)) is not None:
-            return data[_kw(split)]
+        if hasattr(data, "get") and data.get(Keyword(split)) is not None:
+            return data[Keyword(split)]
         return data
     raise ValueError(f"--data must be digits, mnist:DIR or FILE.edn; got {spec!r}")
 
@@ -46,60 +47,78 @@ def for_model(net, data, spec: str):
     return data.renamed({"data": net.input_ids[0], "labels": net.output_ids[0]})
 
 
-def _kw(name: str):
-    from bridge.edn.types import Keyword
+def training_settings(net) -> dict:
+    """The model file's ``:train`` map with str keys (``"epochs"``, ``"batch-size"`` …)."""
+    return {key_name(k): v for k, v in dict(net.header.get("train") or {}).items()}
 
-    return Keyword(name)
+
+def train_and_save(net, train_data, test_data, *, out, epochs: int, batch_size: int,
+                   optimizer, seed: int | None, encoding: str = "tensor",
+                   **train_options) -> dict | None:
+    """Train, evaluate on the test data and write the trained network with its history,
+    metrics and settings: what ``train`` and ``demo`` both do. Only rank 0 evaluates and
+    writes under ``torchrun``. Returns the test metrics (``loss``, ``accuracy``), or
+    ``None`` without test data or off rank 0."""
+    from bridge.saving.save import save_network
+    from bridge.training import distributed
+    from bridge.training.evaluation import evaluate
+    from bridge.training.trainer import train
+
+    history = train(net, train_data, test=test_data, optimizer=optimizer, epochs=epochs,
+                    batch_size=batch_size, seed=seed, **train_options)
+    if not distributed.is_rank_zero():
+        return None
+    metrics = None
+    if test_data is not None:
+        result = evaluate(net, test_data)
+        metrics = {k: float(result[k]) for k in ("loss", "accuracy") if k in result}
+    save_network(net, out, encoding=encoding, history=history.plain(), metrics=metrics,
+                 train={"optimizer": history.optimizer if history.optimizer is not None
+                        else optimizer,
+                        "epochs": epochs, "batch-size": batch_size, "seed": seed})
+    return metrics
 
 
-@command("train")
 def _train(args: argparse.Namespace) -> int:
-    import bridge
+    from bridge.saving.load import load_model
     from bridge.training import distributed
 
     distributed.setup()
-    net = bridge.load_model(args.model, seed=args.seed)
-    settings = {(k.full if hasattr(k, "full") else k): v
-                for k, v in dict(net.header.get("train") or {}).items()}
-    epochs = args.epochs or settings.get("epochs", 10)
-    batch_size = args.batch_size or settings.get("batch-size", 32)
-    optimizer = args.optimizer or settings.get("optimizer")
+    net = load_model(args.model, seed=args.seed)
+    settings = training_settings(net)
     train_data = for_model(net, load_data(args.data, "train"), args.data)
     test_data = None if args.no_test else for_model(net, load_data(args.data, "test"),
                                                     args.data)
     try:
-        history = bridge.train(net, train_data, test=test_data, optimizer=optimizer,
-                               epochs=epochs, batch_size=batch_size, device=args.device,
-                               seed=args.seed, checkpoint=args.checkpoint,
-                               checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                               metrics_log=args.metrics_log, plot=args.plot,
-                               patience=args.patience, precision=args.precision)
+        train_and_save(net, train_data, test_data, out=args.out,
+                       epochs=args.epochs or settings.get("epochs", 10),
+                       batch_size=args.batch_size or settings.get("batch-size", 32),
+                       optimizer=args.optimizer or settings.get("optimizer"),
+                       seed=args.seed, encoding=args.encoding, device=args.device,
+                       checkpoint=args.checkpoint, checkpoint_dir=args.checkpoint_dir,
+                       resume=args.resume, metrics_log=args.metrics_log, plot=args.plot,
+                       patience=args.patience, precision=args.precision)
     except KeyboardInterrupt:
         print("cortex-bridge: interrupted", file=sys.stderr)
         return 130
     if distributed.is_rank_zero():
-        metrics = None
-        if test_data is not None:
-            result = bridge.evaluate(net, test_data)
-            metrics = {k: result[k] for k in ("loss", "accuracy") if k in result}
-        from bridge.demo import _plain_history
-
-        bridge.save_network(net, args.out, encoding=args.encoding,
-                            history=_plain_history(history), metrics=metrics,
-                            train={"optimizer": getattr(history, "optimizer", None),
-                                   "epochs": epochs, "batch-size": batch_size,
-                                   "seed": args.seed})
         print(f"wrote {args.out}", file=sys.stderr)
     distributed.teardown()
     return 0
 
 
-@command("evaluate")
-def _evaluate(args: argparse.Namespace) -> int:
-    import bridge
+def _demo(args: argparse.Namespace) -> int:
+    from bridge.cli.demo import run_demo
 
-    net = bridge.load_model(args.network)
-    result = bridge.evaluate(net, for_model(net, load_data(args.data, args.split), args.data))
+    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from bridge.saving.load import load_model
+    from bridge.training.evaluation import evaluate
+
+    net = load_model(args.network)
+    result = evaluate(net, for_model(net, load_data(args.data, args.split), args.data))
     print(f"loss      {result['loss']:.6f}")
     if "accuracy" in result:
         print(f"accuracy  {result['accuracy']:.4f}")
@@ -109,7 +128,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_commands(sub) -> None:
+def add_commands(sub) -> None:
     p = sub.add_parser("train", help="train a model file and write the trained network")
     p.add_argument("model", metavar="MODEL.edn")
     p.add_argument("--data", default="digits", help="digits (default), mnist:DIR or FILE.edn")
@@ -131,11 +150,17 @@ def _add_commands(sub) -> None:
     p.add_argument("--patience", type=int)
     p.add_argument("--precision", choices=("bf16", "fp16"))
     p.add_argument("--no-test", action="store_true", help="skip the per-epoch test evaluation")
+    p.set_defaults(run=_train)
 
     p = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix of a network")
     p.add_argument("network", metavar="NETWORK.edn")
     p.add_argument("--data", default="digits")
     p.add_argument("--split", default="test", choices=("train", "test"))
+    p.set_defaults(run=_evaluate)
 
-
-_EXTENSIONS.append(_add_commands)
+    p = sub.add_parser("demo", help="train the bundled digits MLP on the embedded digits "
+                                    "data and write the trained network as EDN")
+    p.add_argument("--out", default="out/digits-mlp-trained.edn", metavar="FILE")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_demo)

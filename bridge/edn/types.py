@@ -21,7 +21,8 @@ as ``(= [1 2] '(1 2))`` is in Clojure; ``isinstance`` tells them apart.
 
 from __future__ import annotations
 
-__all__ = ["Keyword", "Symbol", "Vector", "EdnList", "EdnMap", "Char", "Tagged", "position"]
+__all__ = ["Keyword", "Symbol", "Vector", "EdnList", "EdnMap", "Char", "Tagged", "position",
+           "key_name"]
 
 
 class _Named:
@@ -89,6 +90,12 @@ class Keyword(_Named):
     __slots__ = ()
     _prefix = ":"
     _cache: dict = {}
+
+
+def key_name(key) -> str:
+    """A map key as a plain string: a keyword's full name without the colon
+    (``:cortex-bridge/format`` -> ``"cortex-bridge/format"``), anything else as ``str``."""
+    return key.full if isinstance(key, Keyword) else str(key)
 
 
 class Symbol(_Named):

@@ -2,7 +2,7 @@
 
 Layers live in ``layer_modules``, a ``ModuleDict`` keyed by Cortex layer id, so
 ``state_dict()`` keys read ``layer_modules.linear-1.weight``. ``forward`` walks the plan
-computed once by :mod:`bridge.graph`; it never re-traverses the graph per batch.
+computed once by :mod:`bridge.network.plan`; it never re-traverses the graph per batch.
 
 Activations travel as ``[N, C, H, W]`` (Cortex's planar CHW order); outputs come back
 flat, ``[N, C·H·W]``, as Cortex returns them.
@@ -21,7 +21,7 @@ from torch import nn
 
 from bridge.description.shapes import Shape
 from bridge.errors import DataError, ModelError
-from bridge.graph import Plan, PlannedLayer
+from bridge.network.plan import Plan, PlannedLayer
 from bridge.layers.initializers import initialize, scheme_name
 from bridge.layers.registry import ParamSpec
 
@@ -77,7 +77,7 @@ class Network(nn.Module):
 
         **Arguments:**
 
-        - plan: a checked plan from :func:`bridge.graph.plan_network`.
+        - plan: a checked plan from :func:`bridge.network.plan.plan_network`.
         - seed: seeds the one ``torch.Generator`` all initialisation draws from; ``None``
           draws a fresh seed. The global RNG is never touched.
         - device, dtype: where and in which precision the parameters live.

@@ -1,4 +1,5 @@
-"""``load_model``: a path, EDN text or parsed EDN data → a :class:`~bridge.network.Network`.
+"""``load_model``: a path, EDN text or parsed EDN data → a :class:`~bridge.network.Network`;
+``load_network`` and ``network_from_edn``, its names for saved networks.
 
 A model file holds either a bare description (a vector of layers, or a call form such
 as ``(nn/sequential [...])``) or a map::
@@ -22,16 +23,14 @@ from typing import Any
 import torch
 
 from bridge.description.normalize import flatten_description
-from bridge.edn.types import EdnList, Keyword
+from bridge.edn.types import EdnList, Keyword, key_name
 from bridge.errors import ModelError
-from bridge.graph import DEFAULT_MAX_PARAMETERS, plan_network
-from bridge.network import Network
+from bridge.network.module import Network
+from bridge.network.plan import DEFAULT_MAX_PARAMETERS, plan_network
+from bridge.saving.format import DESCRIPTION_KEY, FORMAT_VERSION
 
-__all__ = ["load_model", "read_model_data", "FORMAT_VERSION", "split_model"]
-
-FORMAT_VERSION = 1
-FORMAT_KEY = Keyword("cortex-bridge/format")
-DESCRIPTION_KEY = Keyword("description")
+__all__ = ["load_model", "load_network", "network_from_edn", "read_model_data",
+           "split_model"]
 
 
 def _looks_like_path(source: str) -> bool:
@@ -87,10 +86,7 @@ def split_model(data: Any, *, source: str | None = None) -> tuple[Any, dict[str,
                 return [data], {}
             raise ModelError("a model map needs a :description (a vector of layers)",
                              source=source, line=line, column=column)
-        header = {}
-        for key, value in data.items():
-            name = key.full if isinstance(key, Keyword) else str(key)
-            header[name] = value
+        header = {key_name(key): value for key, value in data.items()}
         description = header.pop("description")
         version = header.get("cortex-bridge/format", FORMAT_VERSION)
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
@@ -142,3 +138,14 @@ def load_model(
         return Network(plan, seed=seed, device=device, dtype=dtype, header=header)
     except ModelError as error:
         raise error.with_context(source=name) from None
+
+
+def network_from_edn(text: str, **kwargs) -> Network:
+    """The inverse of :func:`bridge.network_to_edn` (:func:`load_model` on text)."""
+    return load_model(text, **kwargs)
+
+
+def load_network(path: str | os.PathLike, **kwargs) -> Network:
+    """Read a network saved by :func:`bridge.save_network`; the header is in
+    ``net.header``."""
+    return load_model(os.fspath(path), **kwargs)

@@ -31,23 +31,12 @@ import torch
 
 from bridge.atomic import write_atomically
 from bridge.edn.types import EdnList, Keyword, Vector
-from bridge.network import Network
+from bridge.network.module import Network
+from bridge.saving.format import ENCODINGS, FORMAT_VERSION, HEADER_ORDER
+from bridge.version import __version__
 
-__all__ = [
-    "network_to_edn",
-    "network_from_edn",
-    "save_network",
-    "load_network",
-    "network_document",
-    "ENCODINGS",
-]
+__all__ = ["network_to_edn", "save_network", "network_document", "network_to_chunks"]
 
-ENCODINGS = ("tensor", "vector")
-FORMAT_VERSION = 1
-# Header keys written in this order, before :description (which comes last so a reader
-# sees the metadata without scrolling past megabytes of weights).
-_HEADER_ORDER = ("cortex-bridge/format", "cortex-bridge/version", "torch/version", "created",
-                 "name", "train", "history", "metrics")
 # Keys the graph adds that a description does not need to carry.
 _FRONT_KEYS = ("type", "id", "parents")
 
@@ -122,8 +111,6 @@ def network_document(
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}; got {encoding!r}")
-    from bridge import __version__
-
     header: dict[str, Any] = {k: v for k, v in net.header.items() if k != "description"}
     header["cortex-bridge/format"] = FORMAT_VERSION
     header["cortex-bridge/version"] = __version__
@@ -137,7 +124,7 @@ def network_document(
         header["metrics"] = metrics
     header.update(extra or {})
     document: dict[Any, Any] = {}
-    for key in _HEADER_ORDER:
+    for key in HEADER_ORDER:
         if key in header:
             document[_kw(key)] = _edn_value(header.pop(key))
     for key, value in header.items():
@@ -183,13 +170,6 @@ def network_to_chunks(net: Network, *, encoding: str = "tensor", **header) -> li
     return [*dump_chunks(document, indent=1), b"\n"]
 
 
-def network_from_edn(text: str, **kwargs) -> Network:
-    """The inverse of :func:`network_to_edn` (same as :func:`bridge.load_model` on text)."""
-    from bridge.loading import load_model
-
-    return load_model(text, **kwargs)
-
-
 def save_network(net: Network, path: str | os.PathLike, *, encoding: str = "tensor",
                  **header) -> None:
     """Write ``net`` to ``path`` as EDN, atomically (the old file survives a crash).
@@ -203,9 +183,3 @@ def save_network(net: Network, path: str | os.PathLike, *, encoding: str = "tens
     """
     write_atomically(path, network_to_chunks(net, encoding=encoding, **header))
 
-
-def load_network(path: str | os.PathLike, **kwargs) -> Network:
-    """Read a network saved by :func:`save_network`; the header is in ``net.header``."""
-    from bridge.loading import load_model
-
-    return load_model(os.fspath(path), **kwargs)

@@ -137,7 +137,7 @@ def save_checkpoint(path: str | os.PathLike, net, optimizer: torch.optim.Optimiz
                     state: TrainingState) -> Path:
     """Write ``net``, ``optimizer`` and ``state`` to ``path`` atomically; returns the file
     written (``path/last.edn`` when ``path`` is a directory)."""
-    from bridge.export import save_network
+    from bridge.saving.save import save_network
 
     target = checkpoint_file(path)
     entry = {
@@ -165,7 +165,7 @@ def load_checkpoint(path: str | os.PathLike, net, optimizer: torch.optim.Optimiz
         TrainingError: no such file, a saved network that is not a checkpoint, or a
             checkpoint of a different network.
     """
-    from bridge.loading import load_model
+    from bridge.saving.load import load_model
 
     target = checkpoint_file(path)
     if not target.is_file():

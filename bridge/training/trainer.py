@@ -74,6 +74,11 @@ class History(list):
     checkpoint: str | None = None
     optimizer: Any = None
 
+    def plain(self) -> list[dict[str, float]]:
+        """The entries as maps of their numbers only, for a saved network's header."""
+        return [{str(k): v for k, v in entry.items()
+                 if isinstance(v, int | float) and not isinstance(v, bool)} for entry in self]
+
 
 def choose_device(device: Any) -> torch.device:
     """``"auto"`` (or ``None``) takes CUDA when present — under ``torchrun`` the GPU of
@@ -394,7 +399,7 @@ def train(
                 if metrics_log is not None:
                     _log_line(metrics_log, entry)
                 if improved and best_file is not None:
-                    from bridge.export import save_network
+                    from bridge.saving.save import save_network
 
                     save_network(net, best_file, history=[dict(e) for e in history])
                 if plot is not None:
@@ -634,7 +639,7 @@ def _resumed_best(resume, net, best_epoch, epoch) -> dict | None:
         return _snapshot(net)
     best = checkpoint_file(resume, best=True)
     if best.name == BEST and best.is_file():
-        from bridge.loading import load_model
+        from bridge.saving.load import load_model
 
         return _snapshot(load_model(best))
     return None

@@ -1,0 +1,19 @@
+"""What every saved network file shares: the format version and the header's keys.
+
+The format version is written as ``:cortex-bridge/format`` and checked on load; a file
+from a newer format is refused with a message to upgrade.
+"""
+
+from bridge.edn.types import Keyword
+
+__all__ = ["FORMAT_VERSION", "FORMAT_KEY", "DESCRIPTION_KEY", "HEADER_ORDER", "ENCODINGS"]
+
+FORMAT_VERSION = 1
+FORMAT_KEY = Keyword("cortex-bridge/format")
+DESCRIPTION_KEY = Keyword("description")
+#: Header keys written in this order, before ``:description`` (which comes last, so a
+#: reader sees the metadata without scrolling past megabytes of weights).
+HEADER_ORDER = ("cortex-bridge/format", "cortex-bridge/version", "torch/version", "created",
+                "name", "train", "history", "metrics")
+#: Parameter encodings: ``tensor`` (tagged base64) and ``vector`` (nested EDN vectors).
+ENCODINGS = ("tensor", "vector")
