@@ -37,6 +37,34 @@ def test_mnist_trains_with_the_tutorial_stream_names(tmp_path, make_mnist):
     assert "test-accuracy" in history[0]
 
 
+def test_the_tutorial_model_file_trains_on_mnist_from_python_as_it_is(tmp_path, make_mnist):
+    # mnist-mlp.edn's layers are :input-1 … :softmax-1; the data's streams :data and
+    # :labels map onto a one-input, one-output model by the one rule in training/data.py
+    make_mnist(tmp_path, count=8)
+    net = bridge.load_model("edn_models/mnist-mlp.edn", seed=0)
+    assert (net.input_ids, net.output_ids) != (["data"], ["labels"])
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    history = bridge.train(net, datasets.mnist(tmp_path, "train"), epochs=1, batch_size=4,
+                           progress=False, log=lambda _: None)
+    assert len(history) == 1
+    assert any(not torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert bridge.evaluate(net, datasets.mnist(tmp_path, "test"))["accuracy"] >= 0.0
+    assert bridge.predict(net, datasets.mnist(tmp_path, "test")).shape == (8, 10)
+
+
+def test_conventional_names_do_not_override_streams_named_for_the_network():
+    from bridge.training.data import Streams, conventional_streams
+
+    net = bridge.load_model("[(input 4 :id :x) (linear 2) (softmax :id :y)]", seed=0)
+    named = Streams({"x": torch.zeros(3, 4), "y": torch.zeros(3, dtype=torch.int64)})
+    assert conventional_streams(named, net) is named
+    plain = Streams({"data": torch.zeros(3, 4), "labels": torch.zeros(3, dtype=torch.int64)})
+    assert sorted(conventional_streams(plain, net).keys()) == ["x", "y"]
+    two = bridge.load_model("[(input 4 :id :a) (input 4 :id :b) (join :parents [:a :b]) "
+                            "(linear 2) (softmax :id :y)]", seed=0)
+    assert conventional_streams(plain, two) is plain  # two inputs: no guessing
+
+
 def test_missing_mnist_file_names_it_and_says_where_to_get_it(tmp_path):
     with pytest.raises(DataError) as caught:
         datasets.mnist(tmp_path, "test")

@@ -24,8 +24,10 @@ def bundled_models_dir() -> Path:
 
 
 def run_demo(*, out: str = "out/digits-mlp-trained.edn", epochs: int | None = None,
-             seed: int = 0) -> int:
-    """Train, evaluate and save; prints the summary, progress and the test accuracy."""
+             seed: int = 0, validation_split: float | None = 0.1) -> int:
+    """Train (the best epoch chosen on a held-out part of the training data), evaluate
+    on the test data and save; prints the summary, progress and the test accuracy of
+    the network kept."""
     from bridge.cli.training import train_and_save, training_settings
     from bridge.datasets import digits
     from bridge.saving.load import load_model
@@ -38,12 +40,16 @@ def run_demo(*, out: str = "out/digits-mlp-trained.edn", epochs: int | None = No
     epochs = epochs or settings.get("epochs", 30)
     batch_size = settings.get("batch-size", 32)
     train_data, test_data = digits("train"), digits("test")
-    print(f"\ntraining on {len(train_data)} digits, testing on {len(test_data)}; "
-          f"{epochs} epochs, batch {batch_size}")
+    held = round(len(train_data) * validation_split) if validation_split else 0
+    print(f"\ntraining on {len(train_data) - held} digits, choosing the best epoch on "
+          f"{held} held out, testing on {len(test_data)}; {epochs} epochs, batch {batch_size}"
+          if held else f"\ntraining on {len(train_data)} digits, testing on "
+          f"{len(test_data)}; {epochs} epochs, batch {batch_size}")
     started = time.perf_counter()
     metrics = train_and_save(net, train_data, test_data, out=out, epochs=epochs,
                              batch_size=batch_size,
-                             optimizer=settings.get("optimizer", "adam"), seed=seed)
+                             optimizer=settings.get("optimizer", "adam"), seed=seed,
+                             validation_split=validation_split)
     seconds = time.perf_counter() - started
     assert metrics is not None  # one process, with test data
     print(f"\ntest accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f} "

@@ -36,17 +36,6 @@ def load_data(spec: str, split: str):
     raise ValueError(f"--data must be digits, mnist:DIR or FILE.edn; got {spec!r}")
 
 
-def for_model(net, data, spec: str):
-    """The built-in data sets name their streams ``data`` and ``labels``; a model with
-    one input and one output gets them under its own ids (as ``cortex.nn/train`` does
-    for Clojure), so ``mnist-mlp.edn``'s ``:input-1`` and ``:softmax-1`` train on
-    ``--data mnist:DIR``. Other data is used as it is."""
-    builtin = spec == "digits" or spec == "mnist" or spec.startswith("mnist:")
-    if not builtin or len(net.input_ids) != 1 or len(net.output_ids) != 1:
-        return data
-    return data.renamed({"data": net.input_ids[0], "labels": net.output_ids[0]})
-
-
 def training_settings(net) -> dict:
     """The model file's ``:train`` map with str keys (``"epochs"``, ``"batch-size"`` …)."""
     return {key_name(k): v for k, v in dict(net.header.get("train") or {}).items()}
@@ -55,8 +44,10 @@ def training_settings(net) -> dict:
 def train_and_save(net, train_data, test_data, *, out, epochs: int, batch_size: int,
                    optimizer, seed: int | None, encoding: str = "tensor",
                    **train_options) -> dict | None:
-    """Train, evaluate on the test data and write the trained network with its history,
-    metrics and settings: what ``train`` and ``demo`` both do. Only rank 0 evaluates and
+    """Train (choosing the best epoch on validation data when ``validation_split`` or
+    ``validation`` is among the options), evaluate on the test data and write the
+    trained network with its history, metrics and settings: what ``train`` and ``demo``
+    both do. Only rank 0 evaluates and
     writes under ``torchrun``. Returns the test metrics (``loss``, ``accuracy``), or
     ``None`` without test data or off rank 0."""
     from bridge.saving.save import save_network
@@ -86,9 +77,8 @@ def _train(args: argparse.Namespace) -> int:
     distributed.setup()
     net = load_model(args.model, seed=args.seed)
     settings = training_settings(net)
-    train_data = for_model(net, load_data(args.data, "train"), args.data)
-    test_data = None if args.no_test else for_model(net, load_data(args.data, "test"),
-                                                    args.data)
+    train_data = load_data(args.data, "train")
+    test_data = None if args.no_test else load_data(args.data, "test")
     try:
         train_and_save(net, train_data, test_data, out=args.out,
                        epochs=args.epochs or settings.get("epochs", 10),
@@ -97,7 +87,9 @@ def _train(args: argparse.Namespace) -> int:
                        seed=args.seed, encoding=args.encoding, device=args.device,
                        checkpoint=args.checkpoint, checkpoint_dir=args.checkpoint_dir,
                        resume=args.resume, metrics_log=args.metrics_log, plot=args.plot,
-                       patience=args.patience, precision=args.precision)
+                       patience=args.patience, precision=args.precision,
+                       validation_split=args.validation_split or None,
+                       tensorboard=args.tensorboard)
     except KeyboardInterrupt:
         print("cortex-bridge: interrupted", file=sys.stderr)
         return 130
@@ -110,7 +102,8 @@ def _train(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from bridge.cli.demo import run_demo
 
-    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed)
+    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed,
+                    validation_split=args.validation_split or None)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -118,7 +111,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from bridge.training.evaluation import evaluate
 
     net = load_model(args.network)
-    result = evaluate(net, for_model(net, load_data(args.data, args.split), args.data))
+    result = evaluate(net, load_data(args.data, args.split))
     print(f"loss      {result['loss']:.6f}")
     if "accuracy" in result:
         print(f"accuracy  {result['accuracy']:.4f}")
@@ -143,13 +136,20 @@ def add_commands(sub) -> None:
     checkpoints.add_argument("--checkpoint", metavar="FILE",
                              help="rewrite this checkpoint at the end of each epoch")
     checkpoints.add_argument("--checkpoint-dir", metavar="DIR",
-                             help="keep last.edn and best.edn (best test score) here")
+                             help="keep last.edn and best.edn (best validation score) here")
     p.add_argument("--resume", metavar="FILE")
     p.add_argument("--metrics-log", metavar="FILE")
     p.add_argument("--plot", metavar="FILE.png")
-    p.add_argument("--patience", type=int)
+    p.add_argument("--patience", type=int,
+                   help="stop after N epochs without a better validation score")
+    p.add_argument("--validation-split", type=float, default=0.1, metavar="FRACTION",
+                   help="hold out this fraction of the training data (seeded by --seed) to "
+                        "choose the best epoch and for --patience; 0 for none (default 0.1)")
+    p.add_argument("--tensorboard", metavar="DIR",
+                   help="write TensorBoard scalars and the graph here")
     p.add_argument("--precision", choices=("bf16", "fp16"))
-    p.add_argument("--no-test", action="store_true", help="skip the per-epoch test evaluation")
+    p.add_argument("--no-test", action="store_true",
+                   help="skip the per-epoch test evaluation (the test data only ever reports)")
     p.set_defaults(run=_train)
 
     p = sub.add_parser("evaluate", help="loss, accuracy and confusion matrix of a network")
@@ -163,4 +163,6 @@ def add_commands(sub) -> None:
     p.add_argument("--out", default="out/digits-mlp-trained.edn", metavar="FILE")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation-split", type=float, default=0.1, metavar="FRACTION",
+                   help="held out to choose the best epoch (default 0.1; 0 for none)")
     p.set_defaults(run=_demo)

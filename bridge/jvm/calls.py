@@ -164,11 +164,14 @@ def train(handle, data_handle, test_handle, options_text) -> str:
     mapping = options.pop("streams", None) or {}
     data = _rename(_get(data_handle), mapping)
     test = _rename(_get(test_handle), mapping) if int(test_handle) > 0 else None
+    validation_handle = options.pop("validation-handle", None)
     kwargs = {k.replace("-", "_"): v for k, v in options.items()}
+    if validation_handle is not None:
+        kwargs["validation"] = _rename(_get(validation_handle), mapping)
     kwargs.setdefault("log", _clojure_printer())
     history = bridge.train(_get(handle), data, test=test, **kwargs)
-    # The network of the best epoch is kept only with test data and keep_best.
-    kept = history.best_epoch if test is not None and kwargs.get("keep_best", True) else None
+    # The network of the best epoch is kept only with validation data and keep_best.
+    kept = history.kept_epoch
     return _edn({_kw("history"): [{_kw(k): v for k, v in entry.items()} for entry in history],
                  _kw("best-epoch"): kept})
 

@@ -214,13 +214,32 @@ class Network(nn.Module):
         """``{layer_id: {cortex_name: live tensor in Cortex's layout}}``, description order.
 
         The tensors share memory with the module: writing into them changes the network.
-        Convolution weights appear as ``[K, C·k·k]`` views of ``[K, C, k, k]``.
+        Convolution weights appear as ``[K, C·k·k]`` views of ``[K, C, k, k]``; a view is
+        not a leaf of the autograd graph, so its ``.grad`` stays ``None``: read gradients
+        with :meth:`gradients_by_layer`.
         """
         result: dict[str, dict[str, torch.Tensor]] = {}
         for planned in self.plan.description_order:
             specs = self._param_specs(planned)
             if specs:
                 result[planned.id] = {s.name: self._live(planned, s) for s in specs}
+        return result
+
+    def gradients_by_layer(self) -> dict[str, dict[str, torch.Tensor | None]]:
+        """``{layer_id: {cortex_name: gradient}}`` in Cortex's layout, as
+        :meth:`parameters_by_layer` gives the parameters: the gradients of the last
+        ``backward`` (``None`` for a parameter that got none, and for running
+        statistics, which are not trained)."""
+        result: dict[str, dict[str, torch.Tensor | None]] = {}
+        for planned in self.plan.description_order:
+            specs = self._param_specs(planned)
+            if specs:
+                module = self.layer_modules[planned.id]
+                grads = {}
+                for spec in specs:
+                    grad = getattr(module, spec.attr).grad
+                    grads[spec.name] = None if grad is None else spec.cortex_view(grad)
+                result[planned.id] = grads
         return result
 
     def layer_module(self, layer_id: str) -> nn.Module:

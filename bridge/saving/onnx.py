@@ -12,23 +12,10 @@ import os
 import warnings
 
 import torch
-from torch import nn
-
 from bridge.atomic import write_atomically
+from bridge.network.positional import Positional, example_inputs
 
 __all__ = ["export_onnx"]
-
-
-class _Positional(nn.Module):
-    """Positional inputs and a tuple of outputs, as the ONNX exporter wants them."""
-
-    def __init__(self, net):
-        super().__init__()
-        self.net = net
-
-    def forward(self, *inputs):
-        outputs = self.net(dict(zip(self.net.input_ids, inputs, strict=True)))
-        return tuple(outputs[leaf] for leaf in self.net.output_ids)
 
 
 def export_onnx(net, path: str | os.PathLike, *, opset: int = 17) -> None:
@@ -45,8 +32,7 @@ def export_onnx(net, path: str | os.PathLike, *, opset: int = 17) -> None:
     was_training = net.training
     net.eval()
     try:
-        examples = tuple(torch.zeros(2, net.input_sizes[i], dtype=net.dtype, device=net.device)
-                         for i in net.input_ids)
+        examples = example_inputs(net)
         names_in = list(net.input_ids)
         names_out = list(net.output_ids)
         axes = {name: {0: "batch"} for name in names_in + names_out}
@@ -58,7 +44,7 @@ def export_onnx(net, path: str | os.PathLike, *, opset: int = 17) -> None:
             warnings.simplefilter("ignore", DeprecationWarning)
             # a note from the exporter's optimiser about the pooling crop; harmless
             warnings.filterwarnings("ignore", message="Constant folding")
-            torch.onnx.export(_Positional(net), examples, buffer, input_names=names_in,
+            torch.onnx.export(Positional(net), examples, buffer, input_names=names_in,
                               output_names=names_out, dynamic_axes=axes,
                               opset_version=opset, dynamo=False)
     finally:

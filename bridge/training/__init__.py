@@ -1,6 +1,9 @@
-"""Training, evaluation and prediction: ``train``, ``evaluate``, ``predict``."""
+"""Training, evaluation and prediction: ``train``, ``evaluate``, ``predict``, and the
+:class:`Callback` door into the epoch loop."""
 
+from bridge.training.callbacks import Callback as Callback
 from bridge.training.evaluation import evaluate as evaluate, predict as predict
-from bridge.training.trainer import History as History, train as train
+from bridge.training.history import History as History
+from bridge.training.trainer import train as train
 
-__all__ = ["train", "evaluate", "predict", "History"]
+__all__ = ["train", "evaluate", "predict", "History", "Callback"]

@@ -12,7 +12,9 @@ with every parameter inline as bit-exact ``#cortex-bridge/tensor`` literals, so
      :schedule {...}         ; the learning-rate schedule's state_dict, or nil
      :rng {:torch [<state of rank 0> …] :cuda [...]} ; dropout's random streams
      :partial {:loss-sum 12.5 :samples 640}          ; the interrupted epoch so far
-     :best {:epoch 2 :score 0.97 :stale 1}}          ; train-n's best network, patience
+     :best {:epoch 2 :score 0.97 :stale 1}           ; train-n's best network, patience
+     :best-weights {:linear-1 {:weights #cortex-bridge/tensor …} …}}
+                             ; the best epoch's weights, when they are not the file's own
 
 The file is written atomically (a temporary file in the same directory, flushed,
 fsynced, then ``os.replace``), so a crash leaves the previous checkpoint whole. Nothing
@@ -53,6 +55,8 @@ class TrainingState:
         schedule: the learning-rate schedule's ``state_dict()``, or ``None``.
         partial: ``{"loss-sum": float, "samples": int}`` of an interrupted epoch.
         best: ``{"epoch": int, "score": float, "stale": int}`` or ``None``.
+        best_weights: ``{layer: {param: tensor}}`` of the best epoch when the run keeps
+            it and it differs from the checkpoint's own weights, else ``None``.
     """
 
     epoch: int = 0
@@ -63,6 +67,7 @@ class TrainingState:
     schedule: dict | None = None
     partial: dict | None = None
     best: dict | None = None
+    best_weights: dict | None = None
 
 
 def checkpoint_file(path: str | os.PathLike, *, best: bool = False) -> Path:
@@ -151,6 +156,8 @@ def save_checkpoint(path: str | os.PathLike, net, optimizer: torch.optim.Optimiz
         "partial": state.partial,
         "best": state.best,
     }
+    if state.best_weights is not None:
+        entry["best-weights"] = _encode(state.best_weights)
     save_network(net, target, history=[dict(e) for e in state.history],
                  extra={"checkpoint": entry})
     return target
@@ -193,7 +200,7 @@ def load_checkpoint(path: str | os.PathLike, net, optimizer: torch.optim.Optimiz
         seed=int(entries.get("seed") or 0),
         history=_plain(saved.header.get("history") or []), rng=rng,
         schedule=entries.get("schedule"), partial=entries.get("partial"),
-        best=entries.get("best"))
+        best=entries.get("best"), best_weights=entries.get("best-weights"))
 
 
 def copy_parameters(source, net, *, what: str) -> None:

@@ -37,7 +37,8 @@ from bridge.edn.types import Keyword
 from bridge.errors import DataError
 
 __all__ = ["Streams", "LabelSpec", "to_streams", "validate_streams", "batches",
-           "epoch_order", "place", "stream_name", "one_hot", "label_specs"]
+           "epoch_order", "place", "stream_name", "one_hot", "label_specs",
+           "conventional_streams", "split_off"]
 
 # Data sets up to this fraction of the free device memory are moved to the device once;
 # larger ones stay in host memory and travel batch by batch through pinned buffers.
@@ -303,6 +304,55 @@ def label_specs(net) -> dict[str, LabelSpec]:
             for leaf in net.output_ids}
 
 
+#: What Cortex's data sets (and :mod:`bridge.datasets`) call their streams.
+CONVENTIONAL_INPUT, CONVENTIONAL_LABELS = "data", ("labels", "label")
+
+
+def conventional_streams(streams: Streams, net,
+                         specs: Mapping[str, LabelSpec] | None = None) -> Streams:
+    """The one rule that maps conventionally named data onto a network: Cortex's data
+    sets call their streams ``data`` and ``labels`` (or ``label``); a network with one
+    input and one label stream gets them under its own names when no layer is called
+    that (``mnist-mlp.edn``'s ``:input-1`` and ``:softmax-1`` train on
+    ``bridge.datasets.mnist``). Streams already named for the network, and networks
+    with several inputs or outputs, are left as they are. Serves Python, the command
+    line and Clojure (through :func:`validate_streams`)."""
+    specs = label_specs(net) if specs is None else specs
+    if len(net.input_ids) != 1 or len(specs) != 1:
+        return streams
+    names = set(streams.keys())
+    known = set(net.input_ids) | set(net.output_ids) | set(specs)
+    mapping: dict[str, str] = {}
+    given_input, label_stream = net.input_ids[0], next(iter(specs))
+    if CONVENTIONAL_INPUT in names - known and given_input not in names:
+        mapping[CONVENTIONAL_INPUT] = given_input
+    labels = [n for n in CONVENTIONAL_LABELS if n in names - known]
+    if len(labels) == 1 and label_stream not in names:
+        mapping[labels[0]] = label_stream
+    return streams.renamed(mapping) if mapping else streams
+
+
+def split_off(streams: Streams, fraction: float, *, seed: int) -> tuple[Streams, Streams]:
+    """``(rest, held_out)``: a random ``fraction`` of the samples held out (validation
+    data), drawn from ``seed`` alone so the same call always holds out the same ones.
+
+    Raises:
+        ValueError: ``fraction`` not strictly between 0 and 1, or leaving either part empty.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) \
+            or not 0 < fraction < 1:
+        raise ValueError("`validation_split` must be a fraction between 0 and 1 "
+                         f"(exclusive). Received: validation_split={fraction!r}")
+    count = len(streams)
+    held = round(count * fraction)
+    if held < 1 or held >= count:
+        raise ValueError(f"validation_split={fraction} of {count} samples leaves "
+                         f"{'no validation sample' if held < 1 else 'nothing to train on'}")
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(int(seed)))
+    held_out, rest = order[:held].sort().values, order[held:].sort().values
+    return streams[rest], streams[held_out]
+
+
 def validate_streams(streams: Streams, net, *, labels: bool,
                      specs: Mapping[str, LabelSpec] | None = None) -> Streams:
     """Check ``streams`` against ``net`` before any work and return them ready to use:
@@ -325,6 +375,7 @@ def validate_streams(streams: Streams, net, *, labels: bool,
     specs = label_specs(net) if specs is None else specs
     if len(streams) == 0:
         raise DataError("the dataset is empty")
+    streams = conventional_streams(streams, net, specs)
     known = set(net.input_ids) | set(net.output_ids) | set(specs)
     for name in streams.keys():
         if name not in known:

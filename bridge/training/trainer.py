@@ -2,8 +2,16 @@
 
 One call runs several epochs, as Cortex's ``train-n`` (cortex-spec §3.5): per batch a
 forward pass, the objective of :mod:`bridge.training.losses`, a backward pass and an
-optimizer step; per epoch an evaluation on the test data, a history entry, an EDN
-metrics line, a checkpoint, the best network kept, and early stopping when asked.
+optimizer step (:func:`make_train_step`); per epoch an evaluation on the validation and
+test data and a history entry, then the callbacks (:mod:`bridge.training.callbacks`):
+the epoch line, the checkpoint, the metrics log, the best network, the plot,
+TensorBoard, early stopping and the user's own.
+
+The pieces, in the manner of Keras's ``fit``: :func:`train` checks its arguments and
+sets up (:func:`_prepare_data`, :func:`_setup_callbacks`, :func:`_begin`), the epoch
+loop runs :func:`_train_epoch` (the steps) and :func:`_end_epoch` (evaluation, history,
+callbacks); :class:`~bridge.training.run.TrainingRun` keeps the best score, patience and
+checkpoints.
 
 The loop never waits on the device inside an epoch: batch losses stay on the device and
 are looked at every :data:`CHECK_EVERY` steps (for NaN, and for the progress bar), data
@@ -17,11 +25,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,55 +35,45 @@ import torch
 
 from bridge.errors import DataError, Interrupted, TrainingError
 from bridge.training import distributed
-from bridge.training.checkpoints import (
-    BEST,
-    TrainingState,
-    checkpoint_file,
-    load_checkpoint,
-    save_checkpoint,
+from bridge.training.callbacks import (
+    BatchFunction,
+    BestNetworkFile,
+    Callback,
+    Checkpoint,
+    EarlyStopping,
+    EpochFunction,
+    EpochLog,
+    MetricsLog,
+    Plot,
+    TensorBoard,
+    batch_hooks,
 )
+from bridge.training.checkpoints import TrainingState, checkpoint_file, load_checkpoint
 from bridge.training.data import (
     Streams,
     batches,
     epoch_order,
     place,
+    split_off,
     to_streams,
     validate_streams,
 )
 from bridge.training.evaluation import evaluate_streams
-from bridge.training.losses import Objective, class_indices
+from bridge.training.history import History
+from bridge.training.interrupts import Abandoned, InterruptGuard
+from bridge.training.losses import Objective
 from bridge.training.optimizers import make_optimizer, make_schedule, optimizer_edn
+from bridge.training.progress import bar_status, epoch_bar, stderr_printer
+from bridge.training.run import TrainingRun, restore_rng, shared_random_seed
+from bridge.training.running import (
+    CHECK_EVERY,
+    BatchLosses,
+    RunningAccuracy,
+    batch_sizes,
+    first_bad_of_all,
+)
 
-__all__ = ["train", "History", "choose_device", "CHECK_EVERY"]
-
-#: Steps between looks at the batch losses (each look waits for the device once).
-CHECK_EVERY = 50
-
-
-class History(list):
-    """The per-epoch entries of a run, oldest first: dicts with ``"epoch"``,
-    ``"train-loss"``, ``"seconds"``, ``"samples-per-second"``, and with test data
-    ``"test-loss"`` (and ``"test-accuracy"`` for a classifier), with a schedule
-    ``"learning-rate"``.
-
-    Attributes:
-        best_epoch: the epoch with the best test score (accuracy, else loss), or ``None``.
-        interrupted: the run was stopped by Ctrl-C.
-        stopped_early: patience ran out.
-        checkpoint: the last checkpoint file written, or ``None``.
-        optimizer: the optimizer's options as EDN data (``None`` for one given ready-made).
-    """
-
-    best_epoch: int | None = None
-    interrupted: bool = False
-    stopped_early: bool = False
-    checkpoint: str | None = None
-    optimizer: Any = None
-
-    def plain(self) -> list[dict[str, float]]:
-        """The entries as maps of their numbers only, for a saved network's header."""
-        return [{str(k): v for k, v in entry.items()
-                 if isinstance(v, int | float) and not isinstance(v, bool)} for entry in self]
+__all__ = ["train", "History", "choose_device", "make_train_step", "CHECK_EVERY"]
 
 
 def choose_device(device: Any) -> torch.device:
@@ -105,42 +101,12 @@ class _TrainingForward(torch.nn.Module):
         return self.net.outputs(inputs, self.capture, log_probabilities=self.log_probabilities)
 
 
-class _InterruptGuard:
-    """Turns Ctrl-C, or a ``cancel`` token set from another thread, into a request the
-    loop honours between steps, so a checkpoint is never taken half-way through an
-    optimizer step. A second Ctrl-C interrupts at once. The signal handler goes in only
-    in the main thread, and only over Python's default handler."""
-
-    def __init__(self, cancel=None):
-        self._signalled = False
-        self._cancel = cancel
-        self._previous = None
-
-    @property
-    def requested(self) -> bool:
-        return self._signalled or (self._cancel is not None and self._cancel.is_set())
-
-    def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            self._previous = signal.signal(signal.SIGINT, self._handle)
-        return self
-
-    def _handle(self, signum, frame):
-        if self._signalled:
-            raise KeyboardInterrupt
-        self._signalled = True
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
-
-
 def train(
     net,
     train: Any,
     *,
+    validation: Any = None,
+    validation_split: float | None = None,
     test: Any = None,
     optimizer: Any = None,
     loss: Any = None,
@@ -157,8 +123,10 @@ def train(
     resume: str | os.PathLike | None = None,
     metrics_log: str | os.PathLike | None = None,
     plot: str | os.PathLike | None = None,
+    tensorboard: str | os.PathLike | None = None,
     patience: int | None = None,
     keep_best: bool = True,
+    callbacks: Sequence[Callback] = (),
     on_epoch: Callable[[Mapping[str, Any]], None] | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
@@ -172,7 +140,12 @@ def train(
     - train: training data: Cortex's sequence of maps keyed by stream name, ``(X, y)``,
       a map of columns, a :class:`~bridge.training.data.Streams`, a ``Dataset`` or a
       ``DataLoader`` (:mod:`bridge.training.data`). Checked before anything runs.
-    - test: data evaluated after every epoch (loss, accuracy); picks the best epoch.
+    - validation: data evaluated after every epoch; its score (accuracy, else loss)
+      chooses the best epoch and drives ``patience``.
+    - validation_split: instead of ``validation``, hold out this fraction of ``train``
+      (the same samples for the same ``seed``; seed 0 without one).
+    - test: data evaluated after every epoch (loss, accuracy) and reported; it never
+      chooses anything.
     - optimizer: ``"(sgd :learning-rate 0.01)"``, ``{:type :adam}``, ``"adam"``, a dict,
       a ``torch.optim.Optimizer`` or ``params -> Optimizer``; default Adam, as Cortex
       (:mod:`bridge.training.optimizers`).
@@ -190,15 +163,20 @@ def train(
     - progress: a progress bar on stderr; ``None`` shows one only on a terminal.
     - checkpoint: a file rewritten atomically after every epoch and on Ctrl-C.
     - checkpoint_dir: a directory receiving ``last.edn`` (as ``checkpoint``) and
-      ``best.edn`` (the best network by test score, as Cortex's ``train-n`` saves it).
+      ``best.edn`` (the best network so far, as Cortex's ``train-n`` saves it).
     - resume: a checkpoint file or directory to continue from. On CPU with a seed the
       rest of the run gives bit for bit the weights of an uninterrupted one — also from
-      a checkpoint taken by Ctrl-C in the middle of an epoch.
+      a checkpoint taken by Ctrl-C in the middle of an epoch. A second Ctrl-C waits
+      for the step and the checkpoint write; a third stops at once and writes nothing.
     - metrics_log: a file receiving one EDN map per epoch.
     - plot: a PNG of the loss and accuracy curves, redrawn after every epoch.
-    - patience: stop after this many epochs without a better test score (train loss
-      when there is no test data).
-    - keep_best: with ``test``, end with the weights of the best epoch (``train-n``).
+    - tensorboard: a directory receiving TensorBoard scalars and the graph (needs the
+      ``tensorboard`` package).
+    - patience: stop after this many epochs without a better validation score (train
+      loss when there is no validation data).
+    - keep_best: with validation data, end with the weights of the best epoch
+      (``train-n``); ``History.kept_epoch`` says which.
+    - callbacks: :class:`bridge.Callback` instances, run after the built-in ones.
     - on_epoch: called with each history entry.
     - on_batch: called as ``on_batch(epoch, batch)`` after each step (1-based).
     - log: where the per-epoch lines go (default: stderr, rank 0 only).
@@ -217,344 +195,349 @@ def train(
     - Interrupted: on Ctrl-C or ``cancel``, after the current step and a checkpoint
       (a ``KeyboardInterrupt``; ``.history`` holds the history so far).
     """
+    _check_arguments(epochs=epochs, batch_size=batch_size, patience=patience,
+                     checkpoint=checkpoint, checkpoint_dir=checkpoint_dir,
+                     validation=validation, validation_split=validation_split,
+                     callbacks=callbacks)
+    say = log or stderr_printer()
+    device = choose_device(device)
+    objective = Objective(net, loss)
+    data = _prepare_data(net, objective, train, validation=validation,
+                         validation_split=validation_split, test=test, seed=seed,
+                         device=device)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    torch_optimizer, options = make_optimizer(optimizer, trainable)
+    schedule = make_schedule(options, torch_optimizer, epochs)
+    if checkpoint_dir is not None:
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        checkpoint = Path(checkpoint_dir)
+    history = History()
+    history.optimizer = optimizer_edn(options)
+    run = TrainingRun(net=net, optimizer=torch_optimizer, schedule=schedule, device=device,
+                      history=history, epochs=epochs, say=say, checkpoint=checkpoint,
+                      monitor="validation" if data.validation is not None else "train",
+                      keep_best=keep_best and data.validation is not None)
+    hooks = _setup_callbacks(
+        checkpoint=checkpoint, best_file=checkpoint_file(checkpoint_dir, best=True)
+        if checkpoint_dir is not None else None, metrics_log=metrics_log, plot=plot,
+        tensorboard=tensorboard, patience=patience, on_epoch=on_epoch, on_batch=on_batch,
+        user=callbacks)
+    step = make_train_step(net, objective, torch_optimizer, precision=precision,
+                           device=device)
+    loop = _Loop(run=run, data=data, step=step, objective=objective, batch_size=batch_size,
+                 shuffle=shuffle, drop_last=drop_last, progress=progress, callbacks=hooks,
+                 on_batch=batch_hooks(hooks))
+    fork = torch.random.fork_rng(devices=_cuda_devices(device)) if seed is not None else \
+        contextlib.nullcontext()
+    with fork, InterruptGuard(cancel, protects_checkpoint=checkpoint is not None,
+                              say=say) as guard:
+        state = _begin(run, seed=seed, resume=resume)
+        for hook in hooks:
+            hook.on_train_begin(run)
+        try:
+            for epoch in range(state.epoch + 1, epochs + 1):
+                resumed = state if epoch == state.epoch + 1 else TrainingState(seed=state.seed)
+                seconds, seen, train_loss = _train_epoch(loop, epoch, resumed, guard)
+                _end_epoch(loop, epoch, seconds, seen, train_loss)
+                if guard.requested:
+                    history.interrupted = True
+                    say(f"interrupted after epoch {epoch}"
+                        + (f"; checkpoint saved to {history.checkpoint}" if checkpoint else ""))
+                    raise Interrupted(history=history)
+                if run.stop is not None:
+                    say(run.stop)
+                    break
+        finally:
+            for hook in hooks:
+                hook.on_train_end(run)
+    run.keep_best_network()
+    if distributed.is_distributed():
+        distributed.barrier()
+    return history
+
+
+def _check_arguments(*, epochs, batch_size, patience, checkpoint, checkpoint_dir,
+                     validation, validation_split, callbacks) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be a whole number >= 0. Received: epochs={epochs!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError("`batch_size` must be a whole number >= 1. Received: "
                          f"batch_size={batch_size!r}")
-    if patience is not None and patience < 1:
-        raise ValueError(f"`patience` must be >= 1. Received: patience={patience!r}")
+    if patience is not None:
+        EarlyStopping(patience)  # checks it
     if checkpoint is not None and checkpoint_dir is not None:
         raise ValueError("give `checkpoint` (a file) or `checkpoint_dir` (a directory), "
                          "not both")
-    say = log or (lambda text: print(text, file=sys.stderr, flush=True)
-                  if distributed.is_rank_zero() else None)
-    parallel = distributed.is_distributed()
-    device = choose_device(device)
+    if validation is not None and validation_split is not None:
+        raise ValueError("give `validation` (data) or `validation_split` (a fraction of "
+                         "the training data), not both")
+    for callback in callbacks:
+        if not isinstance(callback, Callback):
+            raise TypeError("`callbacks` takes bridge.Callback instances; received a "
+                            f"{type(callback).__name__}")
 
-    objective = Objective(net, loss)
+
+@dataclass
+class _Data:
+    """The checked data of a run, on the device."""
+
+    train: Streams
+    validation: Streams | None
+    test: Streams | None
+
+
+def _prepare_data(net, objective: Objective, train, *, validation, validation_split,
+                  test, seed: int | None, device: torch.device) -> _Data:
+    """Every data set checked against the network before any work, labels in the
+    network's precision, placed on the device; a validation split held out from
+    ``train`` (drawn from ``seed``, or 0)."""
     specs = objective.label_specs()
-    train_streams = validate_streams(to_streams(train, net), net, labels=True, specs=specs)
-    test_streams = None
-    if test is not None:
-        test_streams = validate_streams(to_streams(test, net), net, labels=True, specs=specs)
 
+    def checked(data) -> Streams:
+        return validate_streams(to_streams(data, net), net, labels=True, specs=specs)
+
+    train_streams = checked(train)
+    validation_streams = checked(validation) if validation is not None else None
+    if validation_split is not None:
+        train_streams, validation_streams = split_off(
+            train_streams, validation_split, seed=seed if seed is not None else 0)
+    test_streams = checked(test) if test is not None else None
     net.to(device)
-    dtype = net.dtype
-    train_streams = place(_labels_as(train_streams, dtype), device)
-    if test_streams is not None:
-        test_streams = place(_labels_as(test_streams, dtype), device)
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    torch_optimizer, options = make_optimizer(optimizer, trainable)
-    schedule = make_schedule(options, torch_optimizer, epochs)
-    stepped = [p for group in torch_optimizer.param_groups for p in group["params"]]
-    log_probabilities = bool(objective.log_leaves)
-    if parallel:
-        model = distributed.wrap(_TrainingForward(net, objective.capture, log_probabilities),
-                                 device)
-        forward = model
-    else:
-        capture = objective.capture
 
+    def ready(streams: Streams | None) -> Streams | None:
+        return None if streams is None else place(_labels_as(streams, net.dtype), device)
+
+    return _Data(ready(train_streams), ready(validation_streams),  # type: ignore[arg-type]
+                 ready(test_streams))
+
+
+def _setup_callbacks(*, checkpoint, best_file, metrics_log, plot, tensorboard, patience,
+                     on_epoch, on_batch, user: Sequence[Callback]) -> list[Callback]:
+    """The built-in callbacks the arguments ask for, in the order they run, then the
+    user's. Early stopping comes last, so every callback sees the epoch that stops."""
+    hooks: list[Callback] = [EpochLog()]
+    if checkpoint is not None:
+        hooks.append(Checkpoint())
+    if metrics_log is not None:
+        hooks.append(MetricsLog(metrics_log))
+    if best_file is not None:
+        hooks.append(BestNetworkFile(best_file))
+    if plot is not None:
+        hooks.append(Plot(plot))
+    if tensorboard is not None:
+        hooks.append(TensorBoard(tensorboard))
+    if on_epoch is not None:
+        hooks.append(EpochFunction(on_epoch))
+    if on_batch is not None:
+        hooks.append(BatchFunction(on_batch))
+    hooks.extend(user)
+    if patience is not None:
+        hooks.append(EarlyStopping(patience))
+    return hooks
+
+
+def make_train_step(net, objective: Objective, optimizer: torch.optim.Optimizer, *,
+                    precision: str | None, device: torch.device):
+    """``step(batch) -> (outputs, loss)``: one forward pass, backward pass and optimizer
+    step, plus the center-loss update. Built once per run with every choice (DDP,
+    autocast, loss scaling) taken here, so the step itself branches on nothing."""
+    log_probabilities = bool(objective.log_leaves)
+    capture = objective.capture
+    input_ids = tuple(net.input_ids)
+    if distributed.is_distributed():
+        forward = distributed.wrap(_TrainingForward(net, capture, log_probabilities), device)
+    else:
         def forward(inputs):
             return net.outputs(inputs, capture, log_probabilities=log_probabilities)
-
+    stepped = [p for group in optimizer.param_groups for p in group["params"]]
     autocast, scaler = _precision(precision, device)
+    centers = objective.update_centers if objective.centers else None
 
-    if checkpoint_dir is not None:
-        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-        checkpoint = Path(checkpoint_dir)
-    best_file = checkpoint_file(checkpoint_dir, best=True) if checkpoint_dir else None
+    def clear_gradients() -> None:
+        for parameter in stepped:  # zero_grad(set_to_none=True), minus its per-call
+            parameter.grad = None  # profiling overhead
 
-    history = History()
-    history.optimizer = optimizer_edn(options)
-    run = _Run(net=net, optimizer=torch_optimizer, schedule=schedule, device=device,
-               checkpoint=checkpoint, history=history, say=say)
-    seeded = seed is not None
-    fork = torch.random.fork_rng(devices=_cuda_devices(device)) if seeded else \
-        contextlib.nullcontext()
-    with fork, _InterruptGuard(cancel) as guard:
-        if seeded:
-            torch.manual_seed(seed + distributed.rank())
-            state = TrainingState(seed=int(seed))
-        else:
-            state = TrainingState(seed=_shared_random_seed(device))
-        if resume is not None:
-            state = load_checkpoint(resume, net, torch_optimizer)
-            if schedule is not None and state.schedule is not None:
-                schedule.load_state_dict(state.schedule)
-            _restore_rng(state.rng)
-            history.extend(state.history)
-            say(f"resuming {'in' if state.batch else 'after'} epoch "
+    if autocast is None:
+        def step(batch):
+            outputs = forward({k: batch[k] for k in input_ids})
+            value = objective(outputs, batch)
+            clear_gradients()
+            value.backward()
+            optimizer.step()
+            if centers is not None:
+                centers(outputs, batch)
+            return outputs, value
+    else:
+        def step(batch):
+            with autocast():
+                outputs = forward({k: batch[k] for k in input_ids})
+                value = objective(outputs, batch)
+            clear_gradients()
+            if scaler is None:
+                value.backward()
+                optimizer.step()
+            else:
+                scaler.scale(value).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            if centers is not None:
+                centers(outputs, batch)
+            return outputs, value
+    return step
+
+
+@dataclass
+class _Loop:
+    """What the epochs of one call share."""
+
+    run: TrainingRun
+    data: _Data
+    step: Callable
+    objective: Objective
+    batch_size: int
+    shuffle: bool
+    drop_last: bool
+    progress: bool | None
+    callbacks: list[Callback]
+    on_batch: list[Callable]
+
+
+def _begin(run: TrainingRun, *, seed: int | None, resume) -> TrainingState:
+    """The state the first epoch starts from: a fresh one, or a checkpoint's."""
+    if seed is not None:
+        torch.manual_seed(seed + distributed.rank())
+        state = TrainingState(seed=int(seed))
+    else:
+        state = TrainingState(seed=shared_random_seed(run.device))
+    if resume is not None:
+        state = load_checkpoint(resume, run.net, run.optimizer)
+        if run.schedule is not None and state.schedule is not None:
+            run.schedule.load_state_dict(state.schedule)
+        restore_rng(state.rng)
+        run.history.extend(state.history)
+        run.say(f"resuming {'in' if state.batch else 'after'} epoch "
                 f"{state.epoch + 1 if state.batch else state.epoch} from "
                 f"{checkpoint_file(resume)}")
-        best = state.best or {}
-        run.best_score, run.stale = best.get("score"), int(best.get("stale", 0))
-        history.best_epoch = best.get("epoch")
-        if keep_best and test_streams is not None:
-            run.best_params = _resumed_best(resume, net, history.best_epoch, state.epoch)
-        run.seed = state.seed
+    run.restore(state, resume)
+    return state
 
-        for epoch in range(state.epoch + 1, epochs + 1):
-            skip = state.batch if epoch == state.epoch + 1 else 0
-            partial = (state.partial or {}) if skip else {}
-            net.train()
-            started = time.perf_counter()
-            order = distributed.shard(
-                epoch_order(len(train_streams), shuffle=shuffle, seed=state.seed, epoch=epoch),
-                drop_last=drop_last)
-            steps = math.ceil(len(order) / batch_size) if not drop_last else \
-                len(order) // batch_size
-            if steps == 0:
-                raise DataError(f"drop_last leaves no batch: {len(order)} samples per "
-                                f"process and a batch size of {batch_size}")
-            losses = _BatchLosses(first_step=skip + 1)
-            sizes = _batch_sizes(len(order), batch_size, steps)
-            accuracy = _RunningAccuracy(objective, net, device)
-            done, first_bad = skip, None
-            with _progress(progress, steps, epoch, epochs) as bar:
-                task = bar.add_task("train", total=steps, completed=skip, status="") \
-                    if bar is not None else None
-                try:
-                    for step, batch in enumerate(
-                            batches(train_streams, order, batch_size, device=device,
-                                    drop_last=drop_last, skip=skip), start=skip + 1):
-                        inputs = {k: batch[k] for k in net.input_ids}
-                        if autocast is None:
-                            outputs = forward(inputs)
-                            value = objective(outputs, batch)
-                        else:
-                            with autocast():
-                                outputs = forward(inputs)
-                                value = objective(outputs, batch)
-                        for parameter in stepped:  # zero_grad(set_to_none=True), minus
-                            parameter.grad = None  # its per-call profiling overhead
-                        if scaler is None:
-                            value.backward()
-                            torch_optimizer.step()
-                        else:
-                            scaler.scale(value).backward()
-                            scaler.step(torch_optimizer)
-                            scaler.update()
-                        if objective.centers:
-                            objective.update_centers(outputs, batch)
-                        done = step
-                        losses.add(value)
-                        if bar is not None:
-                            accuracy.add(outputs, batch)
-                        if step % CHECK_EVERY == 0 or step == steps:
-                            bad = losses.check()
-                            first_bad = bad if first_bad is None else first_bad
-                            if first_bad is not None and not parallel:
-                                break  # (under DDP every rank must finish the epoch)
-                            if bar is not None:
-                                bar.update(task, completed=step, status=_status(
-                                    losses, accuracy, sizes[skip:step], started))
-                        if on_batch is not None:
-                            on_batch(epoch, step)
-                        if guard.requested:
-                            raise Interrupted(history=history)
-                except KeyboardInterrupt as error:
-                    run.interrupted(epoch, done, skip, losses, sizes, partial, state.seed,
-                                    known_bad=first_bad)
-                    if isinstance(error, Interrupted):
-                        raise
-                    raise Interrupted(history=history) from None
-            if first_bad is None:
-                first_bad = losses.check()
-            first_bad = distributed_first_bad(first_bad, device) if parallel else first_bad
-            if first_bad is not None:
-                kept = ""
-                if checkpoint is not None and checkpoint_file(checkpoint).is_file():
-                    kept = f"; the last good checkpoint, {checkpoint_file(checkpoint)}, is kept"
-                raise TrainingError(f"the loss became NaN or infinite in epoch {epoch}, batch "
-                                    f"{first_bad}{kept}. Try a lower learning rate, or check "
-                                    "the data")
-            seconds = time.perf_counter() - started
-            loss_sum = losses.weighted_sum(sizes[skip:done])
-            seen = int(sizes[skip:done].sum())
-            loss_sum += float(partial.get("loss-sum", 0.0))
-            seen_all = seen + int(partial.get("samples", 0))
-            train_loss = distributed.average(loss_sum / max(seen_all, 1), device)
-            entry: dict[str, Any] = {
-                "epoch": epoch, "train-loss": train_loss, "seconds": round(seconds, 4),
-                "samples-per-second": round(seen * distributed.world_size()
-                                            / max(seconds, 1e-9), 1)}
-            if test_streams is not None:
-                metrics = evaluate_streams(net, test_streams, objective,
-                                           batch_size=max(batch_size, 256))
-                entry["test-loss"] = metrics["loss"]
-                if "accuracy" in metrics:
-                    entry["test-accuracy"] = metrics["accuracy"]
-            if schedule is not None:
-                schedule.step()
-                entry["learning-rate"] = schedule.get_last_lr()[0]
-            history.append(entry)
-            say(_describe(entry, epochs))
-            improved = run.score(entry, keep=keep_best and test_streams is not None)
-            state = TrainingState(epoch=epoch, seed=state.seed)
-            if checkpoint is not None:
-                run.save(epoch=epoch)  # every rank: the random states are gathered
-            if distributed.is_rank_zero():
-                if metrics_log is not None:
-                    _log_line(metrics_log, entry)
-                if improved and best_file is not None:
-                    from bridge.saving.save import save_network
 
-                    save_network(net, best_file, history=[dict(e) for e in history])
-                if plot is not None:
-                    from bridge.training.plots import plot_history
+def _train_epoch(loop: _Loop, epoch: int, resumed: TrainingState,
+                 guard: InterruptGuard) -> tuple[float, int, float]:
+    """The steps of one epoch (from batch ``resumed.batch`` on); returns the seconds,
+    the samples seen here and the epoch's mean train loss.
 
-                    plot_history(history, plot)
-            if on_epoch is not None:
-                on_epoch(entry)
-            if guard.requested:
-                history.interrupted = True
-                say(f"interrupted after epoch {epoch}"
-                    + (f"; checkpoint saved to {history.checkpoint}" if checkpoint else ""))
-                raise Interrupted(history=history)
-            if patience is not None and run.stale >= patience:
-                history.stopped_early = True
-                say(f"stopping early: no better "
-                    f"{'test score' if test_streams is not None else 'train loss'} "
-                    f"for {patience} epochs")
-                break
-    if run.best_params is not None and history and history.best_epoch != history[-1]["epoch"]:
-        _copy_into(net, run.best_params)
-        say(f"kept the network of epoch {history.best_epoch}, the best on the test data")
+    Raises:
+        TrainingError: a NaN or infinite loss.
+        Interrupted: Ctrl-C or ``cancel``, after the current step and a checkpoint.
+    """
+    run, data, net = loop.run, loop.data, loop.run.net
+    skip = resumed.batch
+    partial = (resumed.partial or {}) if skip else {}
+    net.train()
+    started = time.perf_counter()
+    order = distributed.shard(epoch_order(len(data.train), shuffle=loop.shuffle,
+                                          seed=run.seed, epoch=epoch),
+                              drop_last=loop.drop_last)
+    batch_size = loop.batch_size
+    steps = len(order) // batch_size if loop.drop_last else math.ceil(len(order) / batch_size)
+    if steps == 0:
+        raise DataError(f"drop_last leaves no batch: {len(order)} samples per process and a "
+                        f"batch size of {batch_size}")
+    losses = BatchLosses(first_step=skip + 1)
+    sizes = batch_sizes(len(order), batch_size, steps)
+    parallel = distributed.is_distributed()
+    done, first_bad = skip, None
+    with epoch_bar(loop.progress, epoch, run.epochs) as bar:
+        accuracy = RunningAccuracy(loop.objective, net, run.device)
+        task = bar.add_task("train", total=steps, completed=skip, status="") \
+            if bar is not None else None
+        try:
+            for index, batch in enumerate(batches(data.train, order, batch_size,
+                                                  device=run.device, drop_last=loop.drop_last,
+                                                  skip=skip), start=skip + 1):
+                outputs, value = loop.step(batch)
+                done = index
+                losses.add(value)
+                if bar is not None:
+                    accuracy.add(outputs, batch)
+                if index % CHECK_EVERY == 0 or index == steps:
+                    bad = losses.check()
+                    first_bad = bad if first_bad is None else first_bad
+                    if first_bad is not None and not parallel:
+                        break  # (under DDP every rank must finish the epoch)
+                    if bar is not None:
+                        bar.update(task, completed=index,
+                                   status=bar_status(losses, accuracy, sizes[skip:index],
+                                                     started))
+                for hook in loop.on_batch:
+                    hook(run, epoch, index)
+                if guard.requested:
+                    raise Interrupted(history=run.history)
+        except KeyboardInterrupt as error:
+            _interrupted(loop, error, epoch, done, skip, losses, sizes, partial, first_bad)
+    if first_bad is None:
+        first_bad = losses.check()
     if parallel:
-        distributed.barrier()
-    return history
+        first_bad = first_bad_of_all(first_bad, run.device)
+    if first_bad is not None:
+        _refuse_bad_loss(run, epoch, first_bad)
+    seconds = time.perf_counter() - started
+    seen = int(sizes[skip:done].sum())
+    loss_sum = losses.weighted_sum(sizes[skip:done]) + float(partial.get("loss-sum", 0.0))
+    seen_all = seen + int(partial.get("samples", 0))
+    return seconds, seen, distributed.average(loss_sum / max(seen_all, 1), run.device)
 
 
-class _Run:
-    """The bookkeeping of one call: best score, patience, checkpoints."""
-
-    def __init__(self, *, net, optimizer, schedule, device, checkpoint, history, say):
-        self.net, self.optimizer, self.schedule = net, optimizer, schedule
-        self.device, self.checkpoint, self.history, self.say = device, checkpoint, history, say
-        self.best_score: float | None = None
-        self.best_params: dict | None = None
-        self.stale = 0
-        self.seed = 0
-
-    def score(self, entry: Mapping[str, Any], *, keep: bool) -> bool:
-        """Record ``entry``'s score; whether it is the best so far."""
-        score = _score(entry)
-        if self.best_score is None or score > self.best_score:
-            self.best_score, self.stale = score, 0
-            self.history.best_epoch = entry["epoch"]
-            if keep:
-                self.best_params = _snapshot(self.net)
-            return True
-        self.stale += 1
-        return False
-
-    def save(self, *, epoch: int, batch: int = 0, partial: dict | None = None,
-             collective: bool = True) -> None:
-        """Checkpoint the run; only rank 0 writes. ``collective``: every rank calls this
-        (their random states are gathered); else only this rank's are recorded."""
-        best = None if self.best_score is None else {
-            "epoch": self.history.best_epoch, "score": self.best_score, "stale": self.stale}
-        state = TrainingState(
-            epoch=epoch, batch=batch, seed=self.seed, history=list(self.history),
-            rng=_rng_states(self.device, collective=collective),
-            schedule=self.schedule.state_dict() if self.schedule is not None else None,
-            partial=partial, best=best)
-        if distributed.is_rank_zero():
-            written = save_checkpoint(self.checkpoint, self.net, self.optimizer, state)
-            self.history.checkpoint = str(written)
-
-    def interrupted(self, epoch, done, skip, losses, sizes, partial, seed, *,
-                    known_bad: int | None = None) -> None:
-        """Ctrl-C inside an epoch: checkpoint the position reached (unless the loss went
-        bad since the last look, so the last good checkpoint stays)."""
-        self.history.interrupted = True
-        self.seed = seed
-        if self.checkpoint is None:
-            return
-        bad = known_bad if known_bad is not None else losses.check()
-        if bad is not None:
-            self.say(f"interrupted in epoch {epoch}; the loss became NaN or infinite in batch "
-                     f"{bad}, so no checkpoint was written")
-            return
-        loss_sum = losses.weighted_sum(sizes[skip:done])
-        partial = {"loss-sum": loss_sum + float(partial.get("loss-sum", 0.0)),
-                   "samples": int(sizes[skip:done].sum()) + int(partial.get("samples", 0))}
-        if done == 0:
-            partial = None
-        # Ctrl-C may reach one rank only: no exchange with the others here.
-        self.save(epoch=epoch - 1, batch=done, partial=partial, collective=False)
-        self.say(f"interrupted in epoch {epoch} after batch {done}; checkpoint saved to "
-                 f"{self.history.checkpoint}")
+def _interrupted(loop: _Loop, error: KeyboardInterrupt, epoch: int, done: int, skip: int,
+                 losses: BatchLosses, sizes, partial: Mapping, first_bad) -> None:
+    """Ctrl-C inside an epoch: checkpoint the position reached, then raise
+    :class:`Interrupted`. A third Ctrl-C (:class:`Abandoned`) writes nothing."""
+    run = loop.run
+    if isinstance(error, Abandoned):
+        run.history.interrupted = True
+        kept = checkpoint_file(run.checkpoint) if run.checkpoint is not None else None
+        run.say("stopped without writing a checkpoint"
+                + (f"; {kept} is the last one" if kept is not None and kept.is_file() else ""))
+        raise Interrupted(history=run.history) from None
+    run.interrupted(epoch, done, losses,
+                    losses.weighted_sum(sizes[skip:done]) + float(partial.get("loss-sum", 0.0)),
+                    int(sizes[skip:done].sum()) + int(partial.get("samples", 0)),
+                    known_bad=first_bad)
+    if isinstance(error, Interrupted):
+        raise error
+    raise Interrupted(history=run.history) from None
 
 
-class _RunningAccuracy:
-    """Training accuracy of the first classifier leaf, counted on the device (only while
-    a progress bar shows it)."""
-
-    def __init__(self, objective: Objective, net, device):
-        self.term = next((t for t in objective.terms if t.spec.name == "softmax-loss"
-                          and t.layer in net.output_ids
-                          and getattr(net.layer_module(t.layer), "mode", "") == "vector"),
-                         None)
-        self.correct = torch.zeros((), dtype=torch.int64, device=device)
-        self.count = 0
-
-    def add(self, outputs, batch) -> None:
-        if self.term is None:
-            return
-        predicted = outputs[self.term.layer].detach().argmax(dim=1)
-        truth = class_indices(batch[self.term.stream])
-        self.correct += (predicted == truth).sum()
-        self.count += len(truth)
-
-    def value(self) -> float | None:
-        return float(self.correct) / self.count if self.term is not None and self.count \
-            else None
+def _refuse_bad_loss(run: TrainingRun, epoch: int, batch: int) -> None:
+    kept = ""
+    if run.checkpoint is not None and checkpoint_file(run.checkpoint).is_file():
+        kept = f"; the last good checkpoint, {checkpoint_file(run.checkpoint)}, is kept"
+    raise TrainingError(f"the loss became NaN or infinite in epoch {epoch}, batch {batch}"
+                        f"{kept}. Try a lower learning rate, or check the data")
 
 
-def _status(losses: _BatchLosses, accuracy: _RunningAccuracy, sizes, started: float) -> str:
-    seen = int(sizes.sum())
-    text = f"loss {losses.weighted_sum(sizes) / max(seen, 1):.4f}"
-    value = accuracy.value()
-    if value is not None:
-        text += f"  acc {value:.3f}"
-    return text + f"  {seen / max(time.perf_counter() - started, 1e-9):,.0f} samples/s"
-
-
-def _progress(enabled: bool | None, total: int, epoch: int, epochs: int):
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled or not distributed.is_rank_zero():
-        return contextlib.nullcontext(None)
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    # On a terminal the bar goes away when the epoch's summary line is printed; asked for
-    # elsewhere (a log file), it is drawn once, when the epoch ends.
-    return Progress(TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=console, transient=console.is_terminal)
-
-
-def _log_line(path: str | os.PathLike, entry: Mapping[str, Any]) -> None:
-    from bridge.edn import dumps
-    from bridge.edn.types import Keyword
-
-    line = dumps({Keyword(k): v for k, v in entry.items()}) + "\n"
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as stream:
-        stream.write(line)
-        stream.flush()
+def _end_epoch(loop: _Loop, epoch: int, seconds: float, seen: int, train_loss: float) -> None:
+    """Evaluate, step the schedule, append the history entry, score it, run the
+    callbacks."""
+    run, data = loop.run, loop.data
+    entry: dict[str, Any] = {
+        "epoch": epoch, "train-loss": train_loss, "seconds": round(seconds, 4),
+        "samples-per-second": round(seen * distributed.world_size() / max(seconds, 1e-9), 1)}
+    for split, streams in (("validation", data.validation), ("test", data.test)):
+        if streams is not None:
+            metrics = evaluate_streams(run.net, streams, loop.objective,
+                                       batch_size=max(loop.batch_size, 256))
+            entry[f"{split}-loss"] = metrics["loss"]
+            if "accuracy" in metrics:
+                entry[f"{split}-accuracy"] = metrics["accuracy"]
+    if run.schedule is not None:
+        run.schedule.step()
+        entry["learning-rate"] = run.schedule.get_last_lr()[0]
+    run.history.append(entry)
+    run.score(entry)
+    for hook in loop.callbacks:
+        hook.on_epoch_end(run, entry)
 
 
 def _labels_as(streams: Streams, dtype: torch.dtype) -> Streams:
@@ -564,85 +547,8 @@ def _labels_as(streams: Streams, dtype: torch.dtype) -> Streams:
     return Streams._of(columns, streams.classes)
 
 
-def _batch_sizes(count: int, batch_size: int, steps: int) -> torch.Tensor:
-    """The size of each of an epoch's ``steps`` batches over ``count`` samples (the last
-    may be smaller), as float64 on the host."""
-    sizes = torch.full((max(steps, 1),), float(batch_size), dtype=torch.float64)
-    if steps:
-        sizes[steps - 1] = min(batch_size, count - batch_size * (steps - 1))
-    else:
-        sizes[0] = 0.0
-    return sizes
-
-
 def _cuda_devices(device: torch.device) -> list[int]:
     return [device.index or 0] if device.type == "cuda" else []
-
-
-def _shared_random_seed(device: torch.device) -> int:
-    """A seed drawn from the global generator, the same on every rank (rank 0's)."""
-    seed = torch.randint(0, 2**62, (), dtype=torch.int64)
-    if distributed.is_distributed():
-        seed = distributed.gather(seed.to(device).reshape(1))[0].cpu()
-    return int(seed)
-
-
-def _rng_states(device: torch.device, *, collective: bool = True) -> dict:
-    """This run's random streams (dropout draws from them): every rank's when
-    ``collective`` (all ranks must call it then), else this rank's."""
-
-    def every_rank(state: torch.Tensor) -> list[torch.Tensor]:
-        if not collective:
-            return [state]
-        return [s.cpu() for s in distributed.gather(_to_comm(state, device))]
-
-    states = {"torch": every_rank(torch.get_rng_state()), "cuda": None}
-    if device.type == "cuda":
-        states["cuda"] = every_rank(torch.cuda.get_rng_state(device))
-    return states
-
-
-def _to_comm(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
-    # NCCL exchanges CUDA tensors only; gloo takes CPU tensors.
-    return tensor.to(device) if distributed.is_distributed() and device.type == "cuda" \
-        else tensor
-
-
-def _restore_rng(rng: Mapping[str, Any]) -> None:
-    rank = distributed.rank()
-    torch_states = rng.get("torch") or []
-    if torch_states:
-        torch.set_rng_state(torch_states[rank if rank < len(torch_states) else 0])
-    cuda_states = rng.get("cuda") or []
-    if cuda_states and torch.cuda.is_available():
-        torch.cuda.set_rng_state(cuda_states[rank if rank < len(cuda_states) else 0])
-
-
-def _snapshot(net) -> dict:
-    return {layer: {name: t.detach().clone() for name, t in params.items()}
-            for layer, params in net.parameters_by_layer().items()}
-
-
-def _copy_into(net, snapshot: Mapping) -> None:
-    with torch.no_grad():
-        for layer, params in net.parameters_by_layer().items():
-            for name, tensor in params.items():
-                tensor.copy_(snapshot[layer][name])
-
-
-def _resumed_best(resume, net, best_epoch, epoch) -> dict | None:
-    """The best network of a resumed run: its weights when it is the checkpoint itself,
-    or from ``best.edn`` beside a checkpoint directory's ``last.edn``."""
-    if resume is None or best_epoch is None:
-        return None
-    if best_epoch == epoch:
-        return _snapshot(net)
-    best = checkpoint_file(resume, best=True)
-    if best.name == BEST and best.is_file():
-        from bridge.saving.load import load_model
-
-        return _snapshot(load_model(best))
-    return None
 
 
 def _precision(precision: str | None, device: torch.device):
@@ -660,64 +566,3 @@ def _precision(precision: str | None, device: torch.device):
 
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     return autocast, scaler
-
-
-class _BatchLosses:
-    """An epoch's batch losses, kept on the device: one ``detach`` per step, and every
-    :data:`CHECK_EVERY` steps one stack and one look for NaN or infinity."""
-
-    def __init__(self, first_step: int):
-        self.first_step = first_step
-        self.pending: list[torch.Tensor] = []
-        self.windows: list[torch.Tensor] = []
-        self.checked = 0
-
-    def add(self, value: torch.Tensor) -> None:
-        self.pending.append(value.detach())
-
-    def check(self) -> int | None:
-        """The step number of the first bad loss since the last check, else ``None``."""
-        if not self.pending:
-            return None
-        window = torch.stack(self.pending).float()
-        self.pending = []
-        start, self.checked = self.checked, self.checked + len(window)
-        self.windows.append(window)
-        if math.isfinite(float(window.double().sum())):  # one reduction: NaN, ±inf spoil it
-            return None
-        finite = torch.isfinite(window)
-        if bool(finite.all()):
-            return None
-        return self.first_step + start + int((~finite).nonzero()[0, 0])
-
-    def weighted_sum(self, sizes: torch.Tensor) -> float:
-        """Σ batch loss × batch size over the steps recorded (``sizes`` per step)."""
-        parts = self.windows + ([torch.stack(self.pending).float()] if self.pending else [])
-        if not parts:
-            return 0.0
-        values = torch.cat(parts).double()
-        return float((values * sizes[: len(values)].to(values.device)).sum())
-
-
-def distributed_first_bad(first_bad: int | None, device: torch.device) -> int | None:
-    """The earliest bad batch any rank saw, so every rank stops together."""
-    value = torch.tensor([first_bad if first_bad is not None else 2**62], device=device)
-    smallest = int(min(int(v) for v in distributed.gather(value)))
-    return None if smallest == 2**62 else smallest
-
-
-def _score(entry: Mapping[str, Any]) -> float:
-    if "test-accuracy" in entry:
-        return entry["test-accuracy"]
-    if "test-loss" in entry:
-        return -entry["test-loss"]
-    return -entry["train-loss"]
-
-
-def _describe(entry: Mapping[str, Any], epochs: int) -> str:
-    text = f"epoch {entry['epoch']:>3}/{epochs}  train loss {entry['train-loss']:.4f}"
-    if "test-loss" in entry:
-        text += f"  test loss {entry['test-loss']:.4f}"
-    if "test-accuracy" in entry:
-        text += f"  accuracy {entry['test-accuracy']:.4f}"
-    return text + f"  {entry['samples-per-second']:,.0f} samples/s  {entry['seconds']:.2f} s"

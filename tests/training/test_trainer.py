@@ -30,6 +30,14 @@ def blobs(count=240, seed=0):
     return {"data": data, "labels": labels}
 
 
+def hard_blobs(seed=0):
+    """Overlapping classes: the validation score goes up and down, so the best epoch is
+    not the last."""
+    data = blobs(seed=seed)
+    noise = torch.randn(240, 8, generator=torch.Generator().manual_seed(seed + 100))
+    return {"data": data["data"] * 0.25 + noise, "labels": data["labels"]}
+
+
 def weights(net):
     return {f"{layer}/{name}": t.detach().clone()
             for layer, params in net.parameters_by_layer().items() for name, t in params.items()}
@@ -224,6 +232,93 @@ def test_cancel_from_another_thread_stops_like_ctrl_c_and_resumes_exactly(tmp_pa
     assert identical(weights(straight), weights(resumed))
 
 
+# Ten interrupt points, epoch boundaries among them (15 batches an epoch), on a run that
+# keeps its best epoch (chosen on validation data) in a single checkpoint file.
+@pytest.mark.parametrize("point", [(1, 1), (1, 15), (2, 7), (2, 15), (3, 1), (3, 8),
+                                   (4, 15), (5, 2), (5, 15), (6, 14)])
+def test_any_interrupt_point_resumes_bit_exactly_with_the_best_network(tmp_path, point):
+    options = dict(validation=hard_blobs(seed=1), epochs=6, batch_size=16, seed=4,
+                   optimizer="(sgd :learning-rate 0.2)", **QUIET)
+    straight = bridge.load_model(MLP, seed=0)
+    full = bridge.train(straight, hard_blobs(), **options)
+
+    net = bridge.load_model(MLP, seed=0)
+    path = tmp_path / "c.edn"
+
+    def press_ctrl_c(epoch, batch):
+        if (epoch, batch) == point:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted):
+        bridge.train(net, hard_blobs(), checkpoint=path, on_batch=press_ctrl_c, **options)
+    resumed = bridge.load_model(MLP, seed=9)
+    history = bridge.train(resumed, hard_blobs(), resume=path, **options)
+    assert (history.best_epoch, history.kept_epoch) == (full.best_epoch, full.kept_epoch)
+    assert [e["validation-loss"] for e in history] == [e["validation-loss"] for e in full]
+    assert identical(weights(straight), weights(resumed))
+
+
+def test_a_run_whose_best_epoch_is_not_the_last_resumes_to_the_best(tmp_path):
+    # the case the single-file checkpoint lost: the best network rides in the checkpoint
+    options = dict(validation=hard_blobs(seed=1), batch_size=16, seed=4,
+                   optimizer="(sgd :learning-rate 0.2)", **QUIET)
+    straight = bridge.load_model(MLP, seed=0)
+    full = bridge.train(straight, hard_blobs(), epochs=6, **options)
+    assert full.kept_epoch < 6, "the data should make an earlier epoch the best"
+    net = bridge.load_model(MLP, seed=0)
+    path = tmp_path / "c.edn"
+    bridge.train(net, hard_blobs(), epochs=full.kept_epoch + 1, checkpoint=path, **options)
+    assert ":best-weights" in path.read_text()
+    resumed = bridge.load_model(MLP, seed=9)
+    bridge.train(resumed, hard_blobs(), epochs=6, resume=path, **options)
+    assert identical(weights(straight), weights(resumed))
+
+
+def test_a_second_ctrl_c_waits_for_the_checkpoint_write_and_says_so(tmp_path, monkeypatch):
+    from bridge.training import run as run_module
+
+    lines, path = [], tmp_path / "c.edn"
+    net = bridge.load_model(MLP, seed=0)
+    bridge.train(net, blobs(), epochs=1, batch_size=16, seed=0, checkpoint=path, **QUIET)
+    real_save = run_module.save_checkpoint
+
+    def save_while_pressed(*args, **kwargs):  # Ctrl-C again in the middle of the write
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_save(*args, **kwargs)
+
+    def press(epoch, batch):
+        if (epoch, batch) == (2, 3):
+            monkeypatch.setattr(run_module, "save_checkpoint", save_while_pressed)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted):
+        bridge.train(net, blobs(), epochs=3, batch_size=16, seed=0, checkpoint=path,
+                     on_batch=press, resume=path, log=lines.append, progress=False)
+    assert any("finishing the current step and writing the checkpoint" in x for x in lines)
+    saved = bridge.load_model(path)  # whole, and at the position reached
+    assert saved.header["checkpoint"][Keyword("batch")] == 3
+    assert identical(weights(net), weights(saved))
+
+
+def test_a_third_ctrl_c_stops_at_once_and_keeps_the_previous_checkpoint(tmp_path):
+    lines, path = [], tmp_path / "c.edn"
+    net = bridge.load_model(MLP, seed=0)
+    bridge.train(net, blobs(), epochs=1, batch_size=16, seed=0, checkpoint=path, **QUIET)
+    before = path.read_bytes()
+
+    def press_three_times(epoch, batch):
+        if (epoch, batch) == (2, 3):
+            for _ in range(3):
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted):
+        bridge.train(net, blobs(), epochs=3, batch_size=16, seed=0, checkpoint=path,
+                     on_batch=press_three_times, resume=path, log=lines.append,
+                     progress=False)
+    assert path.read_bytes() == before
+    assert any("stopped without writing a checkpoint" in x for x in lines)
+
+
 def test_cancel_stops_evaluate_and_predict_before_the_next_batch():
     net = bridge.load_model(MLP, seed=0)
     cancel = threading.Event()
@@ -344,14 +439,61 @@ def test_exploding_weights_are_caught():
 # --- model selection -------------------------------------------------------------------------
 
 
-def test_early_stopping_and_keeping_the_best():
+def test_early_stopping_keeps_the_best_epoch_chosen_on_validation_data():
     net = bridge.load_model(MLP, seed=0)
-    history = bridge.train(net, blobs(), test=blobs(seed=1), epochs=40, batch_size=16, seed=0,
-                           patience=2, **QUIET)
+    history = bridge.train(net, blobs(), validation=blobs(seed=1), test=blobs(seed=2),
+                           epochs=40, batch_size=16, seed=0, patience=2,
+                           optimizer="(sgd :learning-rate 0.5)", **QUIET)
     assert len(history) < 40 and history.stopped_early
-    best = max(e["test-accuracy"] for e in history)
-    assert history[history.best_epoch - 1]["test-accuracy"] == best
-    assert bridge.evaluate(net, blobs(seed=1))["accuracy"] == pytest.approx(best)
+    scores = [e["validation-accuracy"] for e in history]
+    assert history.best_epoch == scores.index(max(scores)) + 1  # the first best one
+    assert history.kept_epoch == history.best_epoch
+    assert bridge.evaluate(net, blobs(seed=1))["accuracy"] == pytest.approx(max(scores))
+    kept = history[history.kept_epoch - 1]
+    assert bridge.evaluate(net, blobs(seed=2))["accuracy"] == pytest.approx(kept["test-accuracy"])
+
+
+def test_the_test_data_never_chooses_the_network():
+    net = bridge.load_model(MLP, seed=0)
+    chosen = []
+
+    def remember(entry):
+        chosen.append(weights(net))
+
+    history = bridge.train(net, blobs(), test=blobs(seed=1), epochs=6, batch_size=16, seed=0,
+                           optimizer="(sgd :learning-rate 0.5)", on_epoch=remember, **QUIET)
+    assert history.kept_epoch is None  # no validation data: the last epoch's network
+    assert identical(weights(net), chosen[-1])
+    assert all("validation-loss" not in e and "test-accuracy" in e for e in history)
+
+
+def test_validation_split_holds_out_the_same_samples_for_a_seed():
+    runs = []
+    for _ in range(2):
+        net = bridge.load_model(MLP, seed=0)
+        history = bridge.train(net, blobs(), validation_split=0.25, epochs=2, batch_size=16,
+                               seed=3, **QUIET)
+        runs.append((history, weights(net)))
+    (first, w1), (second, w2) = runs
+    assert [e["validation-loss"] for e in first] == [e["validation-loss"] for e in second]
+    assert identical(w1, w2)
+    from bridge.training.data import Streams, split_off
+
+    rest, held = split_off(Streams(blobs()), 0.25, seed=3)
+    assert (len(rest), len(held)) == (180, 60)
+    both = torch.cat([rest["data"], held["data"]])
+    assert sorted(map(tuple, both.tolist())) == sorted(map(tuple, blobs()["data"].tolist()))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"validation_split": 1.0}, "between 0 and 1"),
+    ({"validation_split": 0.001}, "leaves no validation sample"),
+    ({"validation_split": 0.2, "validation": {"data": torch.zeros(1, 8)}}, "not both"),
+])
+def test_bad_validation_arguments_are_refused(options, message):
+    net = bridge.load_model(MLP, seed=0)
+    with pytest.raises(ValueError, match=message):
+        bridge.train(net, blobs(), epochs=1, **options, **QUIET)
 
 
 def test_patience_without_test_data_watches_the_train_loss():
@@ -359,6 +501,100 @@ def test_patience_without_test_data_watches_the_train_loss():
     history = bridge.train(net, {"x": torch.zeros(8, 1), "y": torch.zeros(8, 1)}, epochs=50,
                            optimizer="(sgd :learning-rate 0)", patience=3, **QUIET)
     assert len(history) == 4 and history.best_epoch == 1
+
+
+# --- callbacks ---------------------------------------------------------------------------
+
+
+def test_user_callbacks_see_every_hook_and_can_stop_the_run():
+    class Recorder(bridge.Callback):
+        def __init__(self):
+            self.calls = []
+
+        def on_train_begin(self, run):
+            self.calls.append("begin")
+
+        def on_batch_end(self, run, epoch, step):
+            self.calls.append(("batch", epoch, step))
+
+        def on_epoch_end(self, run, entry):
+            self.calls.append(("epoch", entry["epoch"]))
+            if entry["epoch"] == 2:
+                run.stop = "enough"
+
+        def on_train_end(self, run):
+            self.calls.append("end")
+
+    recorder, lines = Recorder(), []
+    net = bridge.load_model(MLP, seed=0)
+    history = bridge.train(net, blobs(count=48), epochs=5, batch_size=16, seed=0,
+                           callbacks=[recorder], log=lines.append, progress=False)
+    assert len(history) == 2 and lines[-1] == "enough"
+    assert recorder.calls == ["begin", ("batch", 1, 1), ("batch", 1, 2), ("batch", 1, 3),
+                              ("epoch", 1), ("batch", 2, 1), ("batch", 2, 2),
+                              ("batch", 2, 3), ("epoch", 2), "end"]
+
+
+def test_only_callbacks_that_override_the_batch_hook_run_per_step():
+    from bridge.training.callbacks import EpochLog, batch_hooks
+
+    class PerBatch(bridge.Callback):
+        def on_batch_end(self, run, epoch, step):
+            pass
+
+    per_batch = PerBatch()
+    assert batch_hooks([EpochLog(), bridge.Callback(), per_batch]) == [per_batch.on_batch_end]
+    with pytest.raises(TypeError, match="bridge.Callback instances"):
+        bridge.train(bridge.load_model(MLP), blobs(), callbacks=[print], **QUIET)
+
+
+def test_tensorboard_writes_scalars_and_the_graph(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    net = bridge.load_model(MLP, seed=0)
+    bridge.train(net, blobs(), validation=blobs(seed=1), epochs=2, batch_size=16, seed=0,
+                 optimizer="(sgd :learning-rate 0.1 :schedule {:type :exponential :gamma 0.7})",
+                 tensorboard=tmp_path / "runs", **QUIET)
+    events = EventAccumulator(str(tmp_path / "runs"))
+    events.Reload()
+    scalars = events.Tags()["scalars"]
+    for tag in ("train-loss", "validation-loss", "validation-accuracy", "learning-rate"):
+        assert tag in scalars
+    assert [e.step for e in events.Scalars("train-loss")] == [1, 2]
+    assert events.Tags()["graph"]
+
+
+def test_tensorboard_missing_says_how_to_install_it(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith("torch.utils.tensorboard"):
+            raise ImportError("No module named 'tensorboard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    with pytest.raises(TrainingError, match=r"pip install 'cortex-bridge\[tensorboard\]'"):
+        bridge.train(bridge.load_model(MLP), blobs(), tensorboard="runs", **QUIET)
+
+
+def test_gradients_by_layer_are_in_cortex_layout_without_a_warning():
+    import warnings
+
+    net = bridge.load_model("[(input 6 6 2 :id :x) (convolutional 3 0 1 4) (linear 2 :id :y)]",
+                            seed=0)
+    net({"x": torch.randn(5, 72)})["y"].sum().backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        grads = net.gradients_by_layer()
+    params = net.parameters_by_layer()
+    for layer, named in params.items():
+        for name, tensor in named.items():
+            assert grads[layer][name].shape == tensor.shape
+    conv = net.layer_module("convolutional-1").weight
+    assert torch.equal(grads["convolutional-1"]["weights"], conv.grad.reshape(4, -1))
 
 
 # --- logs, progress, data ---------------------------------------------------------------------

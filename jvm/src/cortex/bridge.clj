@@ -144,15 +144,19 @@
 (defn train!
   "Train `net` in place on `data` (a sequence of stream maps or a Dataset) and return the
   history (one map per epoch); its metadata's :best-epoch is the epoch whose network was
-  kept (with :keep-best and test data), else nil. Options: :epochs :batch-size
-  :optimizer (a map from cortex.optimizers, or EDN text) :test (data) :seed :checkpoint
-  :resume :patience :metrics-log :plot :device :streams ({dataset-stream layer-id})."
+  kept (with :keep-best and validation data), else nil. Options: :epochs :batch-size
+  :optimizer (a map from cortex.optimizers, or EDN text) :validation (data: chooses the
+  best epoch, drives :patience) :validation-split (a fraction of `data`) :test (data:
+  only reported) :seed :checkpoint :resume :patience :metrics-log :plot :tensorboard
+  :device :streams ({dataset-stream layer-id})."
   ([net data] (train! net data {}))
-  ([net data {:keys [test] :as options}]
+  ([net data {:keys [test validation] :as options}]
    (let [{:keys [history best-epoch]}
          (read-edn (py/call :train (handle net) (dataset-handle data)
                             (if test (dataset-handle test) -1)
-                            (->edn-text (dissoc options :test))))]
+                            (->edn-text (cond-> (dissoc options :test :validation)
+                                          validation (assoc :validation-handle
+                                                            (dataset-handle validation))))))]
      (with-meta (vec history) {:best-epoch best-epoch}))))
 
 (defn evaluate

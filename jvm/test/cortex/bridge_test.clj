@@ -27,13 +27,13 @@
 (deftest the-kept-epoch-travels-with-the-history
   (let [net (bridge/load-model [(layers/input 2 1 1 :id :x) (layers/linear->tanh 4)
                                 (layers/linear 1 :id :y)] {:seed 2})
-        history (bridge/train! net xor {:epochs 12 :batch-size 4 :log nil :test xor
+        history (bridge/train! net xor {:epochs 12 :batch-size 4 :log nil :validation xor
                                         :keep-best true
                                         :optimizer (optim/sgd :learning-rate 0.05)})
         kept (:best-epoch (meta history))]
     (is (vector? history))
-    (is (= kept (:epoch (first (sort-by :test-loss history))))
-        "the first epoch with the lowest test loss, as Python keeps it")
+    (is (= kept (:epoch (first (sort-by :validation-loss history))))
+        "the first epoch with the lowest validation loss, as Python keeps it")
     (is (nil? (:best-epoch (meta (bridge/train! net xor {:epochs 1 :log nil})))))))
 
 (deftest save-and-load-keep-every-bit

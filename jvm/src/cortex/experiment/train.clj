@@ -1,6 +1,7 @@
 (ns cortex.experiment.train
-  "Cortex's train-n: several epochs, evaluating on a test set after each and saving the
-  best network (by test loss) to <network-filestem>.edn."
+  "Cortex's train-n: several epochs, evaluating on a held-out set after each and saving
+  the best network (by its loss) to <network-filestem>.edn. Cortex called that set the
+  test set; it chooses the network, so here it is the run's validation data."
   (:require [cortex.bridge :as bridge]
             [cortex.optimize.adam :as adam]))
 
@@ -15,14 +16,15 @@
   (let [net (if (bridge/network? network) network (bridge/load-model network))
         epochs (or epoch-count Integer/MAX_VALUE)
         history (bridge/train! net train-ds
-                               {:test test-ds :epochs epochs :batch-size batch-size
+                               {:validation test-ds :epochs epochs :batch-size batch-size
                                 :optimizer (or optimizer (adam/adam)) :keep-best true
                                 :progress false})]
     (when simple-loss-print?
       ;; the epoch whose network was kept, not a recount (ties would pick another)
       (let [kept (:best-epoch (meta history))
             best (or (first (filter #(= kept (:epoch %)) history))
-                     (apply min-key :test-loss (reverse history)))]
-        (println (format "Loss for epoch %3d: (best) %.6f" (:epoch best) (:test-loss best)))))
+                     (apply min-key :validation-loss (reverse history)))]
+        (println (format "Loss for epoch %3d: (best) %.6f" (:epoch best)
+                         (:validation-loss best)))))
     (bridge/save! net (str network-filestem ".edn"))
     net))
