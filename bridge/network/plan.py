@@ -30,6 +30,7 @@ from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
 from bridge.layers.registry import BuildContext, LayerSpec, get_spec
+from bridge.network.settings import setting_problems
 
 __all__ = ["PlannedLayer", "Plan", "plan_network", "DEFAULT_MAX_PARAMETERS"]
 
@@ -280,6 +281,9 @@ def plan_network(
                                  f"at least 1, at most {MAX_ACTIVATION_SIZE} values)")
             context = BuildContext(frozen, input_shapes, output)
             param_shapes = {p.name: tuple(int(d) for d in p.shape(context)) for p in spec.params}
+            # Freezing and constraint keys: reported, but the shapes flow on.
+            problems += [_error(raw, reason)
+                         for reason in setting_problems(node, spec, param_shapes)]
         except (ModelError, ValueError, ArithmeticError) as error:
             reason = error.reason if isinstance(error, ModelError) else str(error)
             problems.append(_error(raw, reason))
