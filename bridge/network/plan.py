@@ -30,6 +30,7 @@ from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
 from bridge.layers.registry import BuildContext, LayerSpec, get_spec
+from bridge.network.keys import check_keys
 from bridge.network.settings import setting_problems
 
 __all__ = ["PlannedLayer", "Plan", "plan_network", "DEFAULT_MAX_PARAMETERS"]
@@ -229,8 +230,12 @@ def plan_network(
     *,
     source: str | None = None,
     max_parameters: int = DEFAULT_MAX_PARAMETERS,
+    strict: bool = False,
 ) -> Plan:
     """Check, order and size a flattened description.
+
+    A key no layer reads is an :class:`~bridge.errors.UnknownKeyWarning`, or, with
+    ``strict``, one more problem (:mod:`bridge.network.keys`).
 
     Raises:
         ModelErrors: every problem found, each with its file, line, layer index and id.
@@ -259,6 +264,7 @@ def plan_network(
             elif parent == raw.node["id"]:
                 problems.append(_error(raw, "a layer cannot be its own parent"))
         problems += _apply_spec(raw, spec)
+        problems += check_keys(raw, spec, source=source, strict=strict)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 
