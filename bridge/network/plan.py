@@ -2,12 +2,13 @@
 
 Steps, following Cortex's ``linear-network`` (cortex-spec §2.1):
 
-1. default ids (``:linear-1`` …);
-2. parents: explicit ``:parents``, else the previous element of the flattened
-   description (the first element and every ``:input`` get none);
+1. Cortex's graph (depth-first) order, then default ids (``:linear-1`` …) in that
+   order (:mod:`bridge.description.ids`);
+2. parents: explicit ``:parents``, else the previous node in graph order (the first
+   node and every ``:input`` get none); a node connected to nothing is refused;
 3. the layer type's spec from the registry, its defaults written into the node, its
    required keys and its own checks;
-4. a topological order (parents first, description order among equals);
+4. a topological order (parents first, graph order among equals);
 5. output shapes and parameter shapes, with a ceiling on the total parameter count.
 
 Every problem found in steps 1–3 is collected and raised together as
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from bridge.description.ids import assign_ids
+from bridge.description.ids import assign_ids, graph_order, link_parents
 from bridge.description.normalize import PARAMETER_KEYS, RawNode, take_parameter
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
@@ -105,16 +106,6 @@ def _error(raw: RawNode, reason: str) -> ModelError:
                       layer_id=ident, layer_type=kind)
 
 
-def _assign_parents(raw_nodes: list[RawNode]) -> None:
-    previous = None
-    for raw in raw_nodes:
-        node = raw.node
-        if "parents" not in node:
-            implicit = [] if previous is None or node.get("type") == "input" else [previous]
-            node["parents"] = implicit
-        previous = node["id"]
-
-
 def _apply_spec(raw: RawNode, spec: LayerSpec) -> list[ModelError]:
     node = raw.node
     for key, value in spec.defaults.items():
@@ -158,7 +149,9 @@ def _topological(raw_nodes: list[RawNode]) -> list[RawNode]:
     for raw in raw_nodes:
         for parent in set(raw.node["parents"]):
             children[parent].append(raw.node["id"])
-    ready = [(raw.index, raw.node["id"]) for raw in raw_nodes if waiting[raw.node["id"]] == 0]
+    rank = {raw.node["id"]: position for position, raw in enumerate(raw_nodes)}  # graph order
+    ready = [(rank[raw.node["id"]], raw.node["id"]) for raw in raw_nodes
+             if waiting[raw.node["id"]] == 0]
     heapq.heapify(ready)
     ordered = []
     while ready:
@@ -167,7 +160,7 @@ def _topological(raw_nodes: list[RawNode]) -> list[RawNode]:
         for child in children[ident]:
             waiting[child] -= 1
             if waiting[child] == 0:
-                heapq.heappush(ready, (by_id[child].index, child))
+                heapq.heappush(ready, (rank[child], child))
     if len(ordered) != len(raw_nodes):
         stuck = [raw for raw in raw_nodes if waiting[raw.node["id"]] > 0]
         names = " ".join(f":{raw.node['id']}" for raw in stuck)
@@ -242,10 +235,12 @@ def plan_network(
     """
     if not raw_nodes:
         raise ModelErrors([ModelError("the description has no layers")], source=source)
+    raw_nodes, isolated = graph_order(raw_nodes)  # Cortex's order for ids and parents
+    raw_nodes = raw_nodes + isolated
     problems = assign_ids(raw_nodes)
     if problems:  # parents and shapes would only repeat the confusion
         raise ModelErrors(problems, source=source).with_context(source=source)
-    _assign_parents(raw_nodes)
+    link_parents(raw_nodes)
     specs: dict[str, LayerSpec] = {}
     known_ids = {raw.node["id"] for raw in raw_nodes}
     for raw in raw_nodes:
@@ -269,6 +264,12 @@ def plan_network(
         raise ModelErrors(problems, source=source).with_context(source=source)
 
     ordered = _topological(raw_nodes)
+    if isolated:  # reported last: a wrong parent name or a cycle explains it better
+        raise ModelErrors([_error(raw, "this layer is connected to no other layer: it has "
+                                       "no parents and no layer names it in :parents "
+                                       "(Cortex drops such a layer silently). Remove it, or "
+                                       "connect it with :parents") for raw in isolated],
+                          source=source).with_context(source=source)
     shapes: dict[str, Shape] = {}
     planned: list[PlannedLayer] = []
     total = 0
