@@ -15,6 +15,7 @@ that cortex-bridge cannot honour are refused outright, whatever ``strict`` says.
 from __future__ import annotations
 
 import difflib
+import sys
 import warnings
 from collections.abc import Mapping
 
@@ -43,9 +44,10 @@ REFUSED_KEYS = {
 
 
 def _loss_names() -> frozenset[str]:
-    from bridge.training.losses import LOSSES  # late: training imports the network
-
-    return frozenset(LOSSES)
+    """Losses registered since (``bridge.register_loss`` lives in the training package,
+    which loading a model does not import; the built-in ones are in ``LOSS_KEYS``)."""
+    losses = sys.modules.get("bridge.training.losses")
+    return frozenset(getattr(losses, "LOSSES", ()))
 
 
 def accepted_keys(spec: LayerSpec) -> frozenset[str]:
