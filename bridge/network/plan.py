@@ -218,6 +218,24 @@ def _add_center_shapes(planned, raws, shapes, problems, budget) -> list[PlannedL
     return result
 
 
+_ISOLATED = ("this layer is connected to no other layer: it has no parents and no layer "
+             "names it in :parents (Cortex drops such a layer silently). Remove it, or "
+             "connect it with :parents")
+
+
+def _name_and_link(raw_nodes: list[RawNode], source):
+    """Cortex's graph order, default ids in it, implicit parents; returns ``(nodes in
+    graph order, nodes connected to nothing)`` (the latter also at the end of the first,
+    named, so later checks can name them)."""
+    ordered, isolated = graph_order(raw_nodes)
+    ordered = ordered + isolated
+    problems = assign_ids(ordered)
+    if problems:  # parents and shapes would only repeat the confusion
+        raise ModelErrors(problems, source=source).with_context(source=source)
+    link_parents(ordered)
+    return ordered, isolated
+
+
 def plan_network(
     raw_nodes: list[RawNode],
     *,
@@ -235,12 +253,8 @@ def plan_network(
     """
     if not raw_nodes:
         raise ModelErrors([ModelError("the description has no layers")], source=source)
-    raw_nodes, isolated = graph_order(raw_nodes)  # Cortex's order for ids and parents
-    raw_nodes = raw_nodes + isolated
-    problems = assign_ids(raw_nodes)
-    if problems:  # parents and shapes would only repeat the confusion
-        raise ModelErrors(problems, source=source).with_context(source=source)
-    link_parents(raw_nodes)
+    raw_nodes, isolated = _name_and_link(raw_nodes, source)
+    problems: list[ModelError] = []
     specs: dict[str, LayerSpec] = {}
     known_ids = {raw.node["id"] for raw in raw_nodes}
     for raw in raw_nodes:
@@ -265,10 +279,7 @@ def plan_network(
 
     ordered = _topological(raw_nodes)
     if isolated:  # reported last: a wrong parent name or a cycle explains it better
-        raise ModelErrors([_error(raw, "this layer is connected to no other layer: it has "
-                                       "no parents and no layer names it in :parents "
-                                       "(Cortex drops such a layer silently). Remove it, or "
-                                       "connect it with :parents") for raw in isolated],
+        raise ModelErrors([_error(raw, _ISOLATED) for raw in isolated],
                           source=source).with_context(source=source)
     shapes: dict[str, Shape] = {}
     planned: list[PlannedLayer] = []
