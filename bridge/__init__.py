@@ -11,7 +11,14 @@ from __future__ import annotations
 import importlib
 
 from bridge import layers as _layers  # noqa: F401  (registers the built-in layer types)
-from bridge.errors import ClojureError, DataError, Interrupted, ModelError, TrainingError
+from bridge.errors import (
+    ClojureError,
+    DataError,
+    Interrupted,
+    ModelError,
+    TrainingError,
+    UnknownKeyWarning,
+)
 from bridge.network import Layer, Network
 from bridge.registration import register_layer
 from bridge.saving.load import load_model
@@ -26,6 +33,7 @@ __all__ = [
     "TrainingError",
     "ClojureError",
     "Interrupted",
+    "UnknownKeyWarning",
     "History",
     "Callback",
     "register_layer",
@@ -38,6 +46,12 @@ __all__ = [
     "network_from_edn",
     "datasets",
     "jvm",
+    "edit",
+    "dissoc_layers_from_network",
+    "assoc_layers_to_network",
+    "resize_input",
+    "add_property_to_layer",
+    "freeze_layers",
 ]
 
 # Heavier parts load on first use, so `import bridge` stays quick and needs no Java.
@@ -53,6 +67,12 @@ _LAZY = {
     "network_from_edn": ("bridge.saving.load", "network_from_edn"),
     "datasets": ("bridge.datasets", None),
     "jvm": ("bridge.jvm", None),
+    "edit": ("bridge.edit", None),
+    "dissoc_layers_from_network": ("bridge.edit", "dissoc_layers_from_network"),
+    "assoc_layers_to_network": ("bridge.edit", "assoc_layers_to_network"),
+    "resize_input": ("bridge.edit", "resize_input"),
+    "add_property_to_layer": ("bridge.edit", "add_property_to_layer"),
+    "freeze_layers": ("bridge.edit", "freeze_layers"),
 }
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "TrainingError",
     "ClojureError",
     "Interrupted",
+    "UnknownKeyWarning",
     "format_location",
 ]
 
@@ -189,3 +190,9 @@ class Interrupted(KeyboardInterrupt):
     @property
     def checkpoint(self) -> str | None:
         return getattr(self.history, "checkpoint", None)
+
+
+class UnknownKeyWarning(UserWarning):
+    """A key on a layer that no part of cortex-bridge reads (a typo, or an option of
+    another layer type). The message names file, line and layer;
+    ``load_model(..., strict=True)`` makes it a :class:`ModelError`."""

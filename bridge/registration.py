@@ -64,6 +64,7 @@ def register_layer(
     defaults: Mapping[str, Any] | None = None,
     default_loss: str = "mse-loss",
     replace: bool = False,
+    optional: tuple[str, ...] = (),
 ) -> LayerSpec:
     """Add the layer type ``name`` (``"my.ns/gated"``; written ``:my.ns/gated`` in EDN).
 
@@ -80,6 +81,8 @@ def register_layer(
             for matrices, zeros for vectors, from the network's seeded generator).
         parents, required, defaults, default_loss: as in :class:`LayerSpec`.
         replace: allow replacing an existing type of the same name.
+        optional: other node keys the layer reads; a key that is none of ``required``,
+            ``defaults``, ``params`` and these draws an ``UnknownKeyWarning``.
 
     Returns:
         The registered spec.
@@ -100,7 +103,7 @@ def register_layer(
         spec = LayerSpec(name, infer_shape=output_shape or _same_shape, build=builder,
                          params=param_specs, defaults=dict(defaults or {}), required=required,
                          parents=parents, default_loss=default_loss,
-                         summary=f"user layer {name}")
+                         summary=f"user layer {name}", optional=tuple(optional))
     if name in LAYER_TYPES and not replace:
         raise ValueError(f"layer type :{name} is already registered; pass replace=True")
     register(spec, replace=replace)

@@ -27,6 +27,19 @@ def test_train_digits_example(tmp_path, monkeypatch):
     assert bridge.load_network(tmp_path / "d.edn").header["history"]
 
 
+def test_fine_tune_example_trains_only_the_new_head(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = load_example("fine_tune").main(pretrain_epochs=3, epochs=2,
+                                            out=str(tmp_path / "tuned.edn"),
+                                            pretrained=str(tmp_path / "pre.edn"))
+    assert result["frozen-unchanged"]
+    assert sorted(result["trainable"]) == ["layer_modules.linear-3.bias",
+                                           "layer_modules.linear-3.weight"]
+    assert result["accuracy"] > 0.75
+    again = bridge.load_network(tmp_path / "tuned.edn")
+    assert again.layers[1].node["non-trainable?"] is True
+
+
 def test_train_mnist_example_on_small_idx_files(tmp_path, monkeypatch, make_mnist):
     make_mnist(tmp_path, count=100)
     monkeypatch.chdir(ROOT)

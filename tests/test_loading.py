@@ -223,6 +223,7 @@ def mutated(draw):
     return text
 
 
+@pytest.mark.filterwarnings("ignore::bridge.errors.UnknownKeyWarning")  # a mutated key
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_models_only_raise_model_error(text):

@@ -235,14 +235,23 @@ def join(args: list, kvs: dict) -> list[Node]:
     return [_merge({"type": "join", "operation": _kw("+")}, kvs)]
 
 
+class CopiedMap(dict):
+    """A composite's second map; ``copied`` names the options it got only because
+    Cortex gives every option to both layers (the linear's ``:weights`` on the relu),
+    so a key there that the layer does not take draws no unknown-key warning."""
+
+    copied: frozenset = frozenset()
+
+
 def _linear_then(activation: str) -> Callable[[list, dict], list[Node]]:
     """``(linear->relu n & kvs)``: ``:id`` goes to the activation only, the rest to both."""
 
     def construct(args: list, kvs: dict) -> list[Node]:
         _need(f"linear->{activation}", args, 1, "an output size")
         shared = {k: v for k, v in kvs.items() if k != "id"}
-        return [_merge({"type": "linear", "output-size": args[0]}, shared),
-                _merge({"type": activation}, kvs)]
+        then = CopiedMap(_merge({"type": activation}, kvs))
+        then.copied = frozenset(shared)
+        return [_merge({"type": "linear", "output-size": args[0]}, shared), then]
 
     construct.__name__ = f"linear_to_{activation}"
     construct.__doc__ = f"``(linear->{activation} n & kvs)``."

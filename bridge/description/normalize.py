@@ -46,6 +46,7 @@ class RawNode:
     column: int | None = None
     buffers: dict[str, Any] = field(default_factory=dict)
     from_constructor: bool = False
+    copied: frozenset = frozenset()  # options a composite copied here (constructors.CopiedMap)
 
 
 def _plain_key(key, *, where: str) -> str:
@@ -155,12 +156,14 @@ class _LocatedMap(dict):
 
     line: int | None = None
     column: int | None = None
+    copied: frozenset = frozenset()
 
 
 def _located(item, here):
     if isinstance(item, dict) and not hasattr(item, "key_positions"):
         located = _LocatedMap(item)
         located.line, located.column = here
+        located.copied = getattr(item, "copied", frozenset())
         return located
     return item
 
@@ -173,7 +176,8 @@ def _node_from_map(form: Mapping, index: int, here) -> RawNode:
     except ModelError as error:
         raise error.with_context(line=line, column=column, layer_index=index) from None
     raw = RawNode(node=node, index=index, line=line, column=column,
-                  from_constructor=isinstance(form, _LocatedMap))
+                  from_constructor=isinstance(form, _LocatedMap),
+                  copied=getattr(form, "copied", frozenset()))
     try:
         _tidy(raw)
     except ModelError as error:
@@ -225,6 +229,13 @@ def take_parameter(raw: RawNode, name: str) -> None:
                                                    where=":initialization")
         if "buffer" in options:
             raw.buffers[name] = _buffer_value(options.pop("buffer"), name)
+            options.pop("buffer-id", None)  # the name of the buffer just given inline
+        elif "buffer-id" in options:
+            raise ModelError(
+                f":{name} {{:buffer-id {_show(options['buffer-id'])}}} refers to a buffer of "
+                "a built Cortex network, and a description has no buffers to resolve. "
+                f"Give the values inline (:{name} {{:buffer [[…]]}}), or import the trained "
+                "network (cortex-bridge import)")
         if options:
             raw.node[name] = options
         else:

@@ -128,6 +128,7 @@ CONVOLUTIONAL = register(
         defaults={"dimension-op": Keyword("floor")},
         complete=complete_window,
         validate=validate_conv,
+        optional=("kernel-dim", "pad", "stride"),
         params_cover_state=True,
         summary="2-D convolution, floor sizing",
     )

@@ -110,6 +110,7 @@ DROPOUT = register(
         build=build_dropout,
         defaults={"distribution": Keyword("bernoulli")},
         validate=validate_dropout,
+        optional=("probability", "variance"),
         training_only=True,
         summary="dropout while training (keep probability) or Gaussian noise",
     )

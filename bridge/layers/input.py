@@ -61,6 +61,10 @@ INPUT = register(
         parents=(0, 0),
         complete=complete_input,
         validate=validate_input,
+        # Cortex's (input 784) and (input {:width …}) keep their argument map in the node
+        # (:width …); :input {:stream id} is what Cortex writes into a built input node.
+        optional=("output-size", "output-width", "output-height", "output-channels",
+                  "width", "height", "channels", "input"),
         summary="data enters here; its stream is named after the layer id",
     )
 )

@@ -200,6 +200,7 @@ BATCH_NORMALIZATION = register(
         defaults={"epsilon": 1e-4, "mode": Keyword("elementwise")},
         complete=complete_batch_norm,
         validate=validate_batch_norm,
+        optional=("average-factor", "ave-factor"),
         params_cover_state=True,
         summary="batch normalisation, per feature unless :mode :spatial",
     )

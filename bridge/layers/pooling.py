@@ -169,6 +169,7 @@ MAX_POOLING = register(
         defaults={"pool-op": Keyword("max"), "dimension-op": Keyword("ceil"), "num-kernels": 0},
         complete=complete_window,
         validate=validate_pool,
+        optional=("kernel-dim", "pad", "stride"),
         summary="max or average pooling, ceil sizing",
     )
 )

@@ -112,6 +112,10 @@ class LayerSpec:
             element-wise or flattens); the network then skips reshaping them to
             ``[N, C, H, W]`` — each reshape is one more autograd node per step.
         summary: one line for the summary table and error messages.
+        optional: further node keys the layer reads, beyond ``defaults``, ``required``
+            and ``params`` (``:output-channels`` of a softmax). Together they are the
+            keys a node of this type takes; any other key draws an
+            :class:`~bridge.errors.UnknownKeyWarning` (see ``bridge.network.keys``).
     """
 
     type: str
@@ -129,6 +133,7 @@ class LayerSpec:
     flat_ok: bool = False
     params_cover_state: bool = False
     summary: str = ""
+    optional: tuple[str, ...] = ()
 
     def param(self, name: str) -> ParamSpec:
         for spec in self.params:

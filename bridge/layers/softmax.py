@@ -109,6 +109,7 @@ SOFTMAX = register(
         infer_shape=softmax_shape,
         build=lambda ctx: CortexSoftmax(ctx.input_shape, _output_channels(ctx.node)),
         validate=validate_softmax,
+        optional=("output-channels",),
         default_loss="softmax-loss",
         summary="softmax: whole vector, per pixel across channels, or in groups",
     )

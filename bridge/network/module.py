@@ -22,6 +22,7 @@ from torch import nn
 from bridge.description.shapes import Shape
 from bridge.errors import DataError, ModelError
 from bridge.network.plan import Plan, PlannedLayer
+from bridge.network.settings import ParameterSettings, node_frozen, parameter_settings
 from bridge.layers.initializers import initialize, scheme_name
 from bridge.layers.registry import ParamSpec
 
@@ -113,6 +114,14 @@ class Network(nn.Module):
             leaf for leaf in self.output_ids if hasattr(self.layer_modules[leaf], "log_forward"))
         self.seed = seed
         self.reset_parameters(seed=seed)
+        self._settings = {p.id: parameter_settings(p.node, p.spec) for p in plan.layers}
+        self._frozen_layers = frozenset(p.id for p in plan.layers if node_frozen(p.node))
+        self._constraints = tuple(
+            (p.id, p.spec.param(name), settings.max_norm)
+            for p in plan.description_order for name, settings in self._settings[p.id].items()
+            if settings.max_norm is not None and settings.trainable)
+        self._freeze()
+        self.train(self.training)
 
     @staticmethod
     def _build_layer(planned: PlannedLayer, factory_kwargs) -> nn.Module:
@@ -209,6 +218,82 @@ class Network(nn.Module):
                 f":{name} has shape {_edn_shape(got)} but this layer needs "
                 f"{_edn_shape(expected)}")
         return values
+
+    # --- freezing, learning rates and constraints (bridge.network.settings) --------------
+
+    def _freeze(self) -> None:
+        for planned in self.plan.layers:
+            module = self.layer_modules[planned.id]
+            if planned.id in self._frozen_layers:
+                module.requires_grad_(False)
+                continue
+            for name, settings in self._settings[planned.id].items():
+                tensor = getattr(module, planned.spec.param(name).attr)
+                if isinstance(tensor, nn.Parameter) and not settings.trainable:
+                    tensor.requires_grad_(False)
+
+    def parameter_settings(self) -> dict[str, dict[str, ParameterSettings]]:
+        """``{layer_id: {cortex_name: ParameterSettings}}`` for every trainable parameter,
+        from the nodes' ``:non-trainable?``, ``:learning-attenuation`` and
+        ``:l2-max-constraint``."""
+        return {p.id: dict(self._settings[p.id]) for p in self.plan.description_order
+                if self._settings[p.id]}
+
+    def param_groups(self, base_lr: float | None = None) -> list[dict[str, Any]]:
+        """Optimizer parameter groups: one per learning-rate scale, frozen parameters
+        (and any with ``requires_grad`` off) left out.
+
+        Each group is ``{"params": [...], "lr_scale": s}``, plus ``"lr": base_lr * s``
+        when ``base_lr`` is given. :func:`bridge.training.optimizers.make_optimizer`
+        takes these groups and applies ``lr_scale`` to the optimizer's learning rate.
+        """
+        groups: dict[float, list[torch.Tensor]] = {}
+        seen: set[int] = set()
+        for planned in self.plan.description_order:
+            module = self.layer_modules[planned.id]
+            scales = {planned.spec.param(name).attr: s.lr_scale
+                      for name, s in self._settings[planned.id].items()}
+            for attr, tensor in module.named_parameters():
+                if not tensor.requires_grad or id(tensor) in seen:
+                    continue
+                seen.add(id(tensor))
+                scale = scales.get(attr, 1.0)
+                if scale > 0:
+                    groups.setdefault(scale, []).append(tensor)
+        result = []
+        for scale, params in groups.items():
+            group: dict[str, Any] = {"params": params, "lr_scale": scale}
+            if base_lr is not None:
+                group["lr"] = base_lr * scale
+            result.append(group)
+        return result
+
+    def apply_constraints(self) -> None:
+        """Cortex's ``:l2-max-constraint``: scale each row of each constrained weight
+        matrix (Cortex layout: linear ``[out in]``, convolution ``[K C·k·k]``) whose L2
+        norm exceeds the limit back to that norm. Call after every optimizer step; it
+        returns at once when no layer has a constraint."""
+        if not self._constraints:
+            return
+        with torch.no_grad():
+            for layer_id, spec, max_norm in self._constraints:
+                weights = self._live(self._planned[layer_id], spec)
+                count = weights.shape[0]
+                norms = torch.linalg.vector_norm(weights.reshape(count, -1), dim=1)
+                scale = (max_norm / norms).clamp(max=1.0)  # a zero row: inf -> 1
+                weights.mul_(scale.view(count, *([1] * (weights.dim() - 1))))
+
+    @property
+    def has_constraints(self) -> bool:
+        return bool(self._constraints)
+
+    def train(self, mode: bool = True):
+        """As ``nn.Module.train``; layers marked ``:non-trainable? true`` stay in
+        inference mode (Cortex runs a frozen node's inference path while training)."""
+        super().train(mode)
+        for layer_id in self._frozen_layers:
+            self.layer_modules[layer_id].train(False)
+        return self
 
     def parameters_by_layer(self) -> dict[str, dict[str, torch.Tensor]]:
         """``{layer_id: {cortex_name: live tensor in Cortex's layout}}``, description order.

@@ -2,12 +2,13 @@
 
 Steps, following Cortex's ``linear-network`` (cortex-spec §2.1):
 
-1. default ids (``:linear-1`` …);
-2. parents: explicit ``:parents``, else the previous element of the flattened
-   description (the first element and every ``:input`` get none);
+1. Cortex's graph (depth-first) order, then default ids (``:linear-1`` …) in that
+   order (:mod:`bridge.description.ids`);
+2. parents: explicit ``:parents``, else the previous node in graph order (the first
+   node and every ``:input`` get none); a node connected to nothing is refused;
 3. the layer type's spec from the registry, its defaults written into the node, its
    required keys and its own checks;
-4. a topological order (parents first, description order among equals);
+4. a topological order (parents first, graph order among equals);
 5. output shapes and parameter shapes, with a ceiling on the total parameter count.
 
 Every problem found in steps 1–3 is collected and raised together as
@@ -24,12 +25,14 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from bridge.description.ids import assign_ids
+from bridge.description.ids import assign_ids, graph_order, link_parents
 from bridge.description.normalize import PARAMETER_KEYS, RawNode, take_parameter
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
 from bridge.layers.registry import BuildContext, LayerSpec, get_spec
+from bridge.network.keys import check_keys
+from bridge.network.settings import setting_problems
 
 __all__ = ["PlannedLayer", "Plan", "plan_network", "DEFAULT_MAX_PARAMETERS"]
 
@@ -103,16 +106,6 @@ def _error(raw: RawNode, reason: str) -> ModelError:
                       layer_id=ident, layer_type=kind)
 
 
-def _assign_parents(raw_nodes: list[RawNode]) -> None:
-    previous = None
-    for raw in raw_nodes:
-        node = raw.node
-        if "parents" not in node:
-            implicit = [] if previous is None or node.get("type") == "input" else [previous]
-            node["parents"] = implicit
-        previous = node["id"]
-
-
 def _apply_spec(raw: RawNode, spec: LayerSpec) -> list[ModelError]:
     node = raw.node
     for key, value in spec.defaults.items():
@@ -156,7 +149,9 @@ def _topological(raw_nodes: list[RawNode]) -> list[RawNode]:
     for raw in raw_nodes:
         for parent in set(raw.node["parents"]):
             children[parent].append(raw.node["id"])
-    ready = [(raw.index, raw.node["id"]) for raw in raw_nodes if waiting[raw.node["id"]] == 0]
+    rank = {raw.node["id"]: position for position, raw in enumerate(raw_nodes)}  # graph order
+    ready = [(rank[raw.node["id"]], raw.node["id"]) for raw in raw_nodes
+             if waiting[raw.node["id"]] == 0]
     heapq.heapify(ready)
     ordered = []
     while ready:
@@ -165,7 +160,7 @@ def _topological(raw_nodes: list[RawNode]) -> list[RawNode]:
         for child in children[ident]:
             waiting[child] -= 1
             if waiting[child] == 0:
-                heapq.heappush(ready, (by_id[child].index, child))
+                heapq.heappush(ready, (rank[child], child))
     if len(ordered) != len(raw_nodes):
         stuck = [raw for raw in raw_nodes if waiting[raw.node["id"]] > 0]
         names = " ".join(f":{raw.node['id']}" for raw in stuck)
@@ -223,23 +218,43 @@ def _add_center_shapes(planned, raws, shapes, problems, budget) -> list[PlannedL
     return result
 
 
+_ISOLATED = ("this layer is connected to no other layer: it has no parents and no layer "
+             "names it in :parents (Cortex drops such a layer silently). Remove it, or "
+             "connect it with :parents")
+
+
+def _name_and_link(raw_nodes: list[RawNode], source):
+    """Cortex's graph order, default ids in it, implicit parents; returns ``(nodes in
+    graph order, nodes connected to nothing)`` (the latter also at the end of the first,
+    named, so later checks can name them)."""
+    ordered, isolated = graph_order(raw_nodes)
+    ordered = ordered + isolated
+    problems = assign_ids(ordered)
+    if problems:  # parents and shapes would only repeat the confusion
+        raise ModelErrors(problems, source=source).with_context(source=source)
+    link_parents(ordered)
+    return ordered, isolated
+
+
 def plan_network(
     raw_nodes: list[RawNode],
     *,
     source: str | None = None,
     max_parameters: int = DEFAULT_MAX_PARAMETERS,
+    strict: bool = False,
 ) -> Plan:
     """Check, order and size a flattened description.
+
+    A key no layer reads is an :class:`~bridge.errors.UnknownKeyWarning`, or, with
+    ``strict``, one more problem (:mod:`bridge.network.keys`).
 
     Raises:
         ModelErrors: every problem found, each with its file, line, layer index and id.
     """
     if not raw_nodes:
         raise ModelErrors([ModelError("the description has no layers")], source=source)
-    problems = assign_ids(raw_nodes)
-    if problems:  # parents and shapes would only repeat the confusion
-        raise ModelErrors(problems, source=source).with_context(source=source)
-    _assign_parents(raw_nodes)
+    raw_nodes, isolated = _name_and_link(raw_nodes, source)
+    problems: list[ModelError] = []
     specs: dict[str, LayerSpec] = {}
     known_ids = {raw.node["id"] for raw in raw_nodes}
     for raw in raw_nodes:
@@ -258,10 +273,14 @@ def plan_network(
             elif parent == raw.node["id"]:
                 problems.append(_error(raw, "a layer cannot be its own parent"))
         problems += _apply_spec(raw, spec)
+        problems += check_keys(raw, spec, source=source, strict=strict)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 
     ordered = _topological(raw_nodes)
+    if isolated:  # reported last: a wrong parent name or a cycle explains it better
+        raise ModelErrors([_error(raw, _ISOLATED) for raw in isolated],
+                          source=source).with_context(source=source)
     shapes: dict[str, Shape] = {}
     planned: list[PlannedLayer] = []
     total = 0
@@ -280,6 +299,9 @@ def plan_network(
                                  f"at least 1, at most {MAX_ACTIVATION_SIZE} values)")
             context = BuildContext(frozen, input_shapes, output)
             param_shapes = {p.name: tuple(int(d) for d in p.shape(context)) for p in spec.params}
+            # Freezing and constraint keys: reported, but the shapes flow on.
+            problems += [_error(raw, reason)
+                         for reason in setting_problems(node, spec, param_shapes)]
         except (ModelError, ValueError, ArithmeticError) as error:
             reason = error.reason if isinstance(error, ModelError) else str(error)
             problems.append(_error(raw, reason))

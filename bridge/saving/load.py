@@ -114,6 +114,7 @@ def load_model(
     device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float32,
     max_parameters: int = DEFAULT_MAX_PARAMETERS,
+    strict: bool = False,
 ) -> Network:
     """Build a network from an EDN model.
 
@@ -123,6 +124,8 @@ def load_model(
         device, dtype: where the parameters live.
         max_parameters: refuse descriptions with more parameters than this, before
             allocating anything.
+        strict: a key no layer reads is a ``ModelError`` instead of an
+            ``UnknownKeyWarning``.
 
     Returns:
         The :class:`~bridge.network.Network`.
@@ -134,7 +137,8 @@ def load_model(
     try:
         description, header = split_model(data, source=name)
         raw_nodes = flatten_description(description)
-        plan = plan_network(raw_nodes, source=name, max_parameters=max_parameters)
+        plan = plan_network(raw_nodes, source=name, max_parameters=max_parameters,
+                            strict=strict)
         return Network(plan, seed=seed, device=device, dtype=dtype, header=header)
     except ModelError as error:
         raise error.with_context(source=name) from None

@@ -210,15 +210,39 @@ def _kernel(spec: OptimizerSpec, params: list) -> dict:
 
 def make_optimizer(value: Any, params) -> tuple[torch.optim.Optimizer, dict[str, Any] | None]:
     """The torch optimizer for ``value`` over ``params``, and its parsed options
-    (``None`` for an optimizer given ready-made)."""
+    (``None`` for an optimizer given ready-made).
+
+    ``params`` is a list of tensors, or of parameter groups as
+    :meth:`bridge.Network.param_groups` gives them: a group's ``"lr_scale"`` multiplies
+    the optimizer's learning rate for it (Cortex's ``:learning-attenuation``), unless
+    the group sets its own ``"lr"``.
+    """
     if isinstance(value, torch.optim.Optimizer):
         return value, None
-    if callable(value) and not isinstance(value, str | Keyword | Symbol | Mapping | EdnList):
-        return value(params), None
-    options = parse_optimizer(value)
     params = list(params)
-    spec = OPTIMIZERS[options["type"]]
-    return spec.make(params, options, _kernel(spec, params)), options
+    grouped = bool(params) and isinstance(params[0], Mapping)
+    if grouped:
+        params = [dict(group) for group in params]
+        # torch fills each group dict with the defaults, so read the scales first.
+        scales = [None if "lr" in group else group.get("lr_scale") for group in params]
+    if callable(value) and not isinstance(value, str | Keyword | Symbol | Mapping | EdnList):
+        optimizer, options = value(params), None
+    else:
+        options = parse_optimizer(value)
+        spec = OPTIMIZERS[options["type"]]
+        flat = [p for g in params for p in g["params"]] if grouped else params
+        optimizer = spec.make(params, options, _kernel(spec, flat))
+    if grouped:
+        _scale_learning_rates(optimizer, scales)
+    return optimizer, options
+
+
+def _scale_learning_rates(optimizer: torch.optim.Optimizer, scales: list) -> None:
+    if len(optimizer.param_groups) != len(scales):
+        return  # a callable built its own groups
+    for group, scale in zip(optimizer.param_groups, scales, strict=True):
+        if scale is not None and "lr" in group:
+            group["lr"] = group["lr"] * float(scale)  # a new value, never shared
 
 
 def _step(optimizer, o, epochs):
