@@ -8,7 +8,9 @@ Steps, following Cortex's ``linear-network`` (cortex-spec §2.1):
 3. the layer type's spec from the registry, its defaults written into the node, its
    required keys and its own checks;
 4. a topological order (parents first, description order among equals);
-5. output shapes and parameter shapes, with a ceiling on the total parameter count.
+5. output shapes and parameter shapes, with a ceiling on the total parameter count and
+   one on everything a network holds (parameters, precomputed buffers such as pooling's
+   window counts, and the activations of one sample), checked before any allocation.
 
 Every problem found in steps 1–3 is collected and raised together as
 :class:`~bridge.errors.ModelErrors`; a shape problem stops only the layers after it.
@@ -29,6 +31,7 @@ from bridge.description.normalize import PARAMETER_KEYS, RawNode, take_parameter
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
+from bridge.layers._checks import working_elements
 from bridge.layers.registry import BuildContext, LayerSpec, get_spec
 
 __all__ = ["PlannedLayer", "Plan", "plan_network", "DEFAULT_MAX_PARAMETERS"]
@@ -264,7 +267,7 @@ def plan_network(
     ordered = _topological(raw_nodes)
     shapes: dict[str, Shape] = {}
     planned: list[PlannedLayer] = []
-    total = 0
+    total = working = 0  # parameters; then outputs and buffers, which share the limit
     for raw in ordered:
         node, spec = raw.node, specs[raw.node["id"]]
         if any(parent not in shapes for parent in node["parents"]):
@@ -293,13 +296,24 @@ def plan_network(
                 f"(this layer alone has {layer.parameter_count:,}); raise max_parameters "
                 "if that is really meant"))
             break
+        try:
+            working += output.size + working_elements(spec.type, context)
+        except (ModelError, ValueError, ArithmeticError, KeyError, TypeError) as error:
+            problems.append(_error(raw, f"cannot size this layer's buffers: {error}"))
+            break
+        if total + working > max_parameters:
+            problems.append(layer.error(
+                f"the network would hold more than {max_parameters:,} values (parameters, "
+                f"buffers and the activations of one sample: {total + working:,} up to this "
+                "layer); raise max_parameters if that is really meant"))
+            break
         shapes[node["id"]] = output
         planned.append(layer)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 
     planned = _add_center_shapes(planned, {raw.node["id"]: raw for raw in raw_nodes}, shapes,
-                                 problems, max_parameters - total)
+                                 problems, max_parameters - total - working)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 
