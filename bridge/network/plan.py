@@ -106,6 +106,25 @@ def _error(raw: RawNode, reason: str) -> ModelError:
                       layer_id=ident, layer_type=kind)
 
 
+class _Hints:
+    """"Did you mean …?" for unknown parent ids. Each costs a pass over every id, so only
+    the first few get one: a description with thousands of bad parents is reported in
+    linear time."""
+
+    LIMIT = 10
+
+    def __init__(self, known_ids):
+        self.known = sorted(known_ids)
+        self.given = 0
+
+    def for_id(self, name: str) -> str:
+        if self.given >= self.LIMIT:
+            return ""
+        self.given += 1
+        close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
+        return f" Did you mean {' or '.join(':' + c for c in close)}?" if close else ""
+
+
 def _assign_parents(raw_nodes: list[RawNode]) -> None:
     previous = None
     for raw in raw_nodes:
@@ -245,6 +264,7 @@ def plan_network(
     _assign_parents(raw_nodes)
     specs: dict[str, LayerSpec] = {}
     known_ids = {raw.node["id"] for raw in raw_nodes}
+    hints = _Hints(known_ids)
     for raw in raw_nodes:
         try:
             spec = get_spec(raw.node["type"])
@@ -254,10 +274,8 @@ def plan_network(
         specs[raw.node["id"]] = spec
         for parent in raw.node["parents"]:
             if parent not in known_ids:
-                close = difflib.get_close_matches(parent, sorted(known_ids), n=3, cutoff=0.6)
-                hint = f" Did you mean {' or '.join(':' + c for c in close)}?" if close else ""
                 problems.append(_error(raw, f"parent :{parent} is not a layer in this "
-                                            f"description.{hint}"))
+                                            f"description.{hints.for_id(parent)}"))
             elif parent == raw.node["id"]:
                 problems.append(_error(raw, "a layer cannot be its own parent"))
         problems += _apply_spec(raw, spec)

@@ -9,7 +9,7 @@ slice, ``tests/test_fuzz_slice.py``). Each case comes from one integer seed (see
 time limit (``--limit``, default 60 s, after which it counts as ``timeout``) and
 a memory ceiling (``--memory-gb``); cases over ``--slow`` seconds (default 5) are
 counted and listed. Prints the counts by outcome and the seeds of every bad one
-(``other-exception``, ``loaded-different``, ``loaded-options`` on a checksummed file,
+(``other-exception``, ``internal-error``, ``loaded-different``, ``loaded-options`` on a checksummed file,
 slow cases); exits 1 when there is any.
 """
 
@@ -25,7 +25,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# This checkout's bridge (not an installed one), and fuzz_cases beside this file.
+sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parent)]
 
 from fuzz_cases import OUTCOMES, make_case, network_files, run_case  # noqa: E402
 
@@ -66,7 +67,7 @@ def _worker(args) -> tuple[Counter, list, float]:
             if elapsed > slow:
                 counts["over-slow"] += 1
             bad_options = outcome == "loaded-options" and "/crc" in case.network
-            if (outcome in ("other-exception", "loaded-different", "timeout") or bad_options
+            if (outcome in ("other-exception", "internal-error", "loaded-different", "timeout") or bad_options
                     or elapsed > slow):
                 bad.append((seed, outcome, round(elapsed, 2), case.kind, case.network,
                             case.note[:400]))
