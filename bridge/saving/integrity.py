@@ -26,7 +26,7 @@ from typing import Any
 
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
-from bridge.saving.format import CHECKSUM_KEY, WRITTEN_BY_KEYS
+from bridge.saving.format import CHECKSUM_KEY, HEADER_ORDER, WRITTEN_BY_KEYS
 
 __all__ = ["ChecksumSlot", "fill_checksum", "verify_checksum", "written_by_bridge",
            "check_header_keys", "check_complete", "NODE_KEYS_ANY_LAYER"]
@@ -37,7 +37,12 @@ NODE_KEYS_ANY_LAYER = frozenset({
     "type", "id", "parents", "loss", "center-loss", "non-trainable?",
     "learning-attenuation", "l1-regularization", "l2-regularization", "frozen",
 })
-_KNOWN_HEADER = frozenset({"cortex-bridge/format", "cortex-bridge/version", CHECKSUM_KEY})
+# Keys Cortex's constructors may leave on a node that its checks need not read:
+# (input 784) carries a stray :width, as in Cortex; a Gaussian dropout keeps a
+# :probability it ignores (constructors.py).
+_CONSTRUCTOR_KEYS = {"input": frozenset({"width", "height", "channels"}),
+                     "dropout": frozenset({"probability", "variance", "distribution"})}
+_KNOWN_HEADER = frozenset({*HEADER_ORDER, CHECKSUM_KEY, "description"})
 _ENTRY = re.compile(rb":" + re.escape(CHECKSUM_KEY.encode()) + rb"[ \t\n\r,]+([0-9]+)")
 
 
@@ -72,13 +77,17 @@ def written_by_bridge(header: Mapping[str, Any]) -> bool:
 
 
 def check_header_keys(header: Mapping[str, Any], source: str | None) -> None:
-    """A ``:cortex-bridge/…`` header key this version does not know is damage (or a
-    newer file), not something to ignore."""
+    """In a saved file, a header key that is not one cortex-bridge writes but is spelt
+    almost like one (``:cortex-bridge/crc3w``), or an unknown ``:cortex-bridge/…`` key,
+    is damage (or a newer file), not something to ignore."""
     for key in header:
-        if key.startswith("cortex-bridge/") and key not in _KNOWN_HEADER:
-            close = get_close_matches(key, sorted(_KNOWN_HEADER), n=1, cutoff=0.8)
-            hint = f" (did you mean :{close[0]}? the file may be damaged)" if close else ""
-            raise ModelError(f"unknown header key :{key}{hint}", source=source)
+        if key in _KNOWN_HEADER:
+            continue
+        close = get_close_matches(key, sorted(_KNOWN_HEADER), n=1, cutoff=0.8)
+        if close or key.startswith("cortex-bridge/"):
+            hint = f" (did you mean :{close[0]}?)" if close else ""
+            raise ModelError(f"unknown header key :{key}{hint}: the file is damaged, or was "
+                             "written by a newer cortex-bridge", source=source)
 
 
 def _byte_offset(data: bytes, line: int, column: int) -> int:
@@ -158,6 +167,7 @@ def _known_keys(layer) -> set[str]:
 
     spec = layer.spec
     known = set(NODE_KEYS_ANY_LAYER) | set(spec.defaults) | set(spec.required)
+    known |= _CONSTRUCTOR_KEYS.get(spec.type, frozenset())
     known |= {param.name for param in spec.params}
     node = _Recording(layer.node)
     try:
