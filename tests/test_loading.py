@@ -239,3 +239,252 @@ def test_deep_nesting_is_a_model_error_not_a_crash():
         bridge.load_model(text)
     except ModelError:
         pass
+
+
+# --- any input: only ModelError, in linear time, nothing allocated past the limit ---------
+
+def test_bytes_that_are_not_utf8_name_the_byte(edn_file):
+    data = b"[(input 2)\n (linear \xff 2)]"
+    with pytest.raises(ModelError, match=r"^<string>:2:10: the text is not UTF-8: byte 20 "
+                                         r"\(0xff\) invalid start byte"):
+        bridge.load_model(data)
+    path = edn_file("")
+    path.write_bytes(data)
+    with pytest.raises(ModelError, match=r"model\.edn:2:10: the text is not UTF-8: byte 20"):
+        bridge.load_model(path)
+
+
+def test_unreadable_path_is_a_model_error_naming_it(tmp_path):
+    with pytest.raises(ModelError, match=r"cannot read model file .*: .*embedded null"):
+        bridge.load_model(tmp_path / "a\x00b.edn")
+    with pytest.raises(ModelError, match=r"cannot read model file .*dir\.edn"):
+        (tmp_path / "dir.edn").mkdir()
+        bridge.load_model(tmp_path / "dir.edn")
+
+
+@pytest.mark.parametrize("opener, closer", [("[", "]"), ("(linear ", ")"), ("{:a ", "}"),
+                                            ("#{", "}")])
+def test_nesting_past_the_model_limit_is_refused_by_the_reader(opener, closer):
+    from bridge.saving.load import MODEL_MAX_DEPTH
+
+    deep = opener * (MODEL_MAX_DEPTH + 1) + "1" + closer * (MODEL_MAX_DEPTH + 1)
+    with pytest.raises(EdnSyntaxError, match=f"nest deeper than {MODEL_MAX_DEPTH} levels"):
+        bridge.load_model("[(input 2) " + deep + "]")
+    shallow = opener * 100 + "1" + closer * 100
+    with pytest.raises(ModelError) as caught:  # read, then refused as a layer
+        bridge.load_model("[(input 2) " + shallow + "]")
+    assert "nest deeper" not in str(caught.value)
+
+
+def test_deep_data_given_parsed_is_refused_without_recursion():
+    data = [0]
+    for _ in range(100_000):
+        data = [data]
+    with pytest.raises(ModelError, match="nests deeper than 200 levels"):
+        bridge.load_model(data)
+
+
+def test_deep_reprs_do_not_recurse():
+    from bridge.edn.types import EdnList, EdnMap, Vector
+
+    for make in (lambda v: Vector([v]), lambda v: EdnList([v]), lambda v: EdnMap({1: v})):
+        value = 1
+        for _ in range(50_000):
+            value = make(value)
+        assert "…" in repr(value)
+
+
+def test_pooling_buffers_count_against_the_limit_before_allocation():
+    # The output is 3x3, but the padded map of real cells would be 100,010 squared.
+    text = "[(input 10 10 1) (max-pooling 3 50000 50000)]"
+    with pytest.raises(ModelError, match=r"layer 2 \(:max-pooling-1 :max-pooling\): the "
+                                         r"network would hold more than 1,000,000,000 values"):
+        bridge.load_model(text)
+    assert bridge.load_model("[(input 10 10 1) (max-pooling 3 5 5)]").layers[1].output_shape \
+        == (1, 5, 5)
+
+
+def test_one_samples_activations_count_against_the_limit():
+    text = "[(input 1000 1000 20) (relu)]"  # no parameters, 2 x 20,000,000 values
+    with pytest.raises(ModelError, match=r"more than 10,000,000 values \(parameters, buffers "
+                                         r"and the activations of one sample: 20,000,000"):
+        bridge.load_model(text, max_parameters=10_000_000)
+    assert bridge.load_model(text, max_parameters=50_000_000).layers[1].output_size \
+        == 20_000_000
+
+
+def test_inline_integers_too_large_for_floats_are_model_errors():
+    with pytest.raises(ModelError, match=r"layer 2: :bias holds an integer too large"):
+        bridge.load_model("[(input 2) (linear 1 :bias [" + "9" * 400 + "])]")
+
+
+def test_errors_on_huge_inputs_come_in_linear_time():
+    import time
+
+    cases = {
+        "unknown parents": "[(input 2) " + " ".join(f"(relu :parents [:x{i}])"
+                                                    for i in range(8000)) + "]",
+        "duplicate key after a long string":
+            '{:name "' + "a" * 4_000_000 + '" :name 1 :description [(input 2)]}',
+        "duplicate key after a long escaped string":
+            '{:name "' + "a\\n" * 1_000_000 + '" :name 1 :description [(input 2)]}',
+        "a long invalid token": "[" + "a/" * 1_000_000 + "]",
+    }
+    for what, text in cases.items():
+        start = time.perf_counter()
+        with pytest.raises(ModelError):
+            bridge.load_model(text)
+        assert time.perf_counter() - start < 5, what
+
+
+def test_an_unexpected_failure_is_still_a_model_error(monkeypatch):
+    from bridge.saving import load
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(load, "plan_network", broken)
+    with pytest.raises(ModelError, match="internal error while loading: RuntimeError: a bug"):
+        bridge.load_model(MLP)
+
+
+# --- saved networks: every parameter present, only known keys, whole-file checksum -------
+
+SAVED = "[(input 3 :id :data) (linear 4) (relu) (linear 2 :id :labels)]"
+
+
+def _saved(encoding="tensor", checksum=True):
+    from bridge.saving.save import network_to_edn
+
+    net = bridge.load_model(SAVED, seed=4)
+    return net, network_to_edn(net, encoding=encoding, checksum=checksum)
+
+
+def _same_parameters(a, b):
+    pa, pb = a.parameters_by_layer(), b.parameters_by_layer()
+    return pa.keys() == pb.keys() and all(
+        torch.equal(pa[layer][k], pb[layer][k]) for layer in pa for k in pa[layer])
+
+
+@pytest.mark.parametrize("encoding", ["tensor", "vector"])
+def test_saved_files_round_trip_with_their_checksum(encoding, tmp_path):
+    net, text = _saved(encoding)
+    assert re.search(r"\n :cortex-bridge/crc32 \d+\n :description", text)
+    again = bridge.network_from_edn(text)
+    assert _same_parameters(net, again)
+    assert "cortex-bridge/crc32" not in again.header  # a re-save computes a fresh one
+    bridge.save_network(again, tmp_path / "again.edn", encoding=encoding)
+    assert _same_parameters(net, bridge.load_network(tmp_path / "again.edn"))
+
+
+@pytest.mark.parametrize("encoding", ["tensor", "vector"])
+@pytest.mark.parametrize("checksum", [True, False])
+def test_a_misspelt_parameter_key_is_an_error_not_a_fresh_initialisation(encoding, checksum):
+    _, text = _saved(encoding, checksum)
+    damaged = text.replace(":weights", ":weLghts", 1)
+    expected = "the file is damaged" if checksum else \
+        r"layer 2 \(:linear-1 :linear\): :weights is missing"
+    with pytest.raises(ModelError, match=expected) as caught:
+        bridge.network_from_edn(damaged)
+    if not checksum:
+        assert "unknown key :weLghts for a :linear layer in a file written by cortex-bridge. " \
+               "Did you mean :weights?" in str(caught.value)
+
+
+def test_a_missing_parameter_in_a_saved_file_is_named():
+    _, text = _saved("vector", checksum=False)
+    damaged = re.sub(r"\n *:bias \[[^\]]*\]", "", text, count=1)
+    with pytest.raises(ModelError, match=r"layer 2 \(:linear-1 :linear\): :bias is missing"):
+        bridge.network_from_edn(damaged)
+
+
+def test_a_description_without_the_saved_header_still_initialises_what_is_missing():
+    net = bridge.load_model("{:cortex-bridge/format 1 :description [(input 2) (linear 1 "
+                            ":weights [[1 2]])]}", seed=0)
+    assert net.parameters_by_layer()["linear-1"]["bias"].tolist() == [0.0]
+
+
+def test_a_vector_number_changed_under_a_checksum_is_refused():
+    _, text = _saved("vector")
+    match = re.search(r":bias \[(-?\d)", text)
+    digit = match.group(1)[-1]
+    damaged = text[:match.end() - 1] + str((int(digit) + 1) % 10) + text[match.end():]
+    with pytest.raises(ModelError, match=r"the file is damaged: :cortex-bridge/crc32 says \d+ "
+                                         r"but its contents give \d+\. If you edited it on "
+                                         r"purpose, delete the :cortex-bridge/crc32 entry"):
+        bridge.network_from_edn(damaged)
+
+
+def test_a_hand_edited_file_without_the_checksum_loads_with_the_edit():
+    net, text = _saved("vector")
+    edited = re.sub(r"\n :cortex-bridge/crc32 \d+", "", text)
+    assert edited.endswith(":bias [0.0 0.0]}]}\n")
+    edited = edited.replace(":bias [0.0 0.0]}]}", ":bias [7.0 7.0]}]}")
+    again = bridge.network_from_edn(edited)
+    assert again.parameters_by_layer()["labels"]["bias"].tolist() == [7.0, 7.0]
+
+
+def test_a_checksummed_file_damaged_in_any_byte_does_not_load(tmp_path):
+    _, text = _saved("tensor")
+    data = text.encode()
+    path = tmp_path / "net.edn"
+    for position in range(0, len(data), max(1, len(data) // 150)):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x04
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(ModelError):
+            bridge.load_network(path)
+
+
+def test_unknown_keys_in_a_saved_file_are_errors_unless_the_checksum_vouches():
+    net = bridge.load_model("[(input 2) (linear 1 :comment \"mine\")]", seed=0)
+    from bridge.saving.save import network_to_edn
+
+    again = bridge.network_from_edn(network_to_edn(net))  # verified: kept as written
+    assert again.layers[1].node["comment"] == "mine"
+    with pytest.raises(ModelError, match=r"unknown key :comment for a :linear layer"):
+        bridge.network_from_edn(network_to_edn(net, checksum=False))
+
+
+def test_a_damaged_option_key_in_a_saved_file_is_named():
+    net = bridge.load_model("[(input 4 2 1) (max-pooling 2 0 2 :pool-op :avg)]", seed=0)
+    from bridge.saving.save import network_to_edn
+
+    damaged = network_to_edn(net, checksum=False).replace(":pool-op", ":pool-oq")
+    with pytest.raises(ModelError, match=r":pool-op is missing") as caught:
+        bridge.network_from_edn(damaged)
+    assert "unknown key :pool-oq" in str(caught.value)
+
+
+def test_an_unknown_cortex_bridge_header_key_is_damage():
+    _, text = _saved("tensor")
+    damaged = text.replace(":cortex-bridge/crc32", ":cortex-bridge/crc3w")
+    with pytest.raises(ModelError, match=r"unknown header key :cortex-bridge/crc3w \(did you "
+                                         r"mean :cortex-bridge/crc32\?\): the file is damaged"):
+        bridge.network_from_edn(damaged)
+
+
+ALL_LAYERS = [
+    "[(input 6 6 2 :id :data) (convolutional 3 1 1 3) (max-pooling 2 0 2 :pool-op :avg) "
+    "(batch-normalization) (local-response-normalization) "
+    "(relu :center-loss {:labels {:stream :labels}}) (linear 8) (prelu) (swish) (selu) "
+    "(logistic) (tanh) (dropout 0.5) (linear 4) (softmax :id :labels)]",
+    "[(input 4 :id :a) (input 4 :id :b :parents []) (join :parents [:a :b] :operation :*) "
+    "(concatenate :parents [:join-1 :a]) (split) (batch-normalization) "
+    "(dropout 0.5 :distribution :gaussian :variance 0.1) (dropout 0.5)]",
+    "[{:type :input :output-size 6 :output-width 3 :output-height 2 :output-channels 1} "
+    "{:type :max-pooling :kernel-dim 2 :pad 1 :stride 1 :pool-op :avg-exc-pad} "
+    "{:type :convolutional :kernel-dim 1 :pad 0 :stride 1 :num-kernels 2} {:type :prelu} "
+    "{:type :linear :output-size 2} {:type :batch-normalization :mode :spatial}]",
+    "(nn/sequential [(nn/input 784) (nn/dense 12) (nn/relu) (nn/dense 10) (nn/softmax)])",
+]
+
+
+@pytest.mark.parametrize("text", ALL_LAYERS)
+@pytest.mark.parametrize("encoding", ["tensor", "vector"])
+def test_every_layer_type_reloads_strictly_without_the_checksum(text, encoding):
+    from bridge.saving.save import network_to_edn
+
+    net = bridge.load_model(text, seed=0)
+    again = bridge.network_from_edn(network_to_edn(net, encoding=encoding, checksum=False))
+    assert _same_parameters(net, again)

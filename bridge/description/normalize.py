@@ -251,7 +251,13 @@ def _buffer_value(value, name: str):
     if isinstance(value, torch.Tensor | np.ndarray):
         return value
     if isinstance(value, list | tuple) and not isinstance(value, EdnList | str):
-        return value
+        try:  # what the network does with them later; here only to catch what overflows
+            return np.asarray(value, dtype=np.float64)
+        except OverflowError:
+            raise ModelError(f":{name} holds an integer too large for a floating-point "
+                             "number") from None
+        except (ValueError, TypeError):
+            return value  # ragged or not numbers: the network says so, with the shape
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
     raise ModelError(

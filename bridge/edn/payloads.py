@@ -25,9 +25,11 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bridge.edn.reader import loads
+from bridge.edn.reader import MAX_DEPTH, loads
+from bridge.errors import EdnSyntaxError
 
-__all__ = ["PAYLOAD_TAG", "Payload", "read_edn_file", "MIN_PAYLOAD"]
+__all__ = ["PAYLOAD_TAG", "Payload", "read_edn_file", "read_edn_bytes", "read_file_bytes",
+           "decode_utf8", "MIN_PAYLOAD"]
 
 PAYLOAD_TAG = "cortex-bridge/payload"
 _TENSOR_OPEN = b"#cortex-bridge/tensor"
@@ -56,7 +58,7 @@ class _Unusual(Exception):
 
 
 def read_edn_file(path: str | os.PathLike, *, readers: Mapping[str, Callable] | None = None,
-                  source: str | None = None) -> Any:
+                  source: str | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """The one EDN form in the file at ``path``, as :func:`bridge.edn.loads` reads it.
 
     Args:
@@ -64,12 +66,20 @@ def read_edn_file(path: str | os.PathLike, *, readers: Mapping[str, Callable] | 
         readers: tag readers, as for :func:`~bridge.edn.loads`. The tensor tag's reader
             (:func:`~bridge.edn.tensor_tag.tensor_readers`) takes payloads.
         source: the file name for error messages (default: ``path``).
+        max_depth: as for :func:`~bridge.edn.loads`.
 
     Raises:
-        OSError, UnicodeDecodeError: the file cannot be read as UTF-8 text.
-        EdnSyntaxError: as :func:`~bridge.edn.loads`, with exact positions.
+        OSError: the file cannot be read.
+        EdnSyntaxError: bytes that are not UTF-8 (naming the byte offset), or as
+            :func:`~bridge.edn.loads`, with exact positions.
     """
     source = os.fspath(path) if source is None else source
+    return read_edn_bytes(read_file_bytes(path), readers=readers, source=source,
+                          max_depth=max_depth)
+
+
+def read_file_bytes(path: str | os.PathLike) -> bytearray:
+    """Every byte of the file at ``path``, in one buffer (raises ``OSError``)."""
     with open(path, "rb") as stream:
         # Read into one buffer rather than mapping the file: a mapped file that another
         # program truncates meanwhile kills the process (SIGBUS) when a lost page is
@@ -81,15 +91,45 @@ def read_edn_file(path: str | os.PathLike, *, readers: Mapping[str, Callable] | 
     if got < size:
         del data[got:]
     data += rest
+    return data
+
+
+def read_edn_bytes(data: bytes | bytearray, *, readers: Mapping[str, Callable] | None = None,
+                   source: str | None = None, max_depth: int = MAX_DEPTH) -> Any:
+    """The one EDN form in UTF-8 ``data`` (a file's bytes), long payloads uncopied.
+
+    Raises:
+        EdnSyntaxError: bytes that are not UTF-8, naming the byte offset, line and
+            column; or as :func:`~bridge.edn.loads`.
+    """
     if len(data) >= MIN_PAYLOAD:
         try:
-            return _read_cut(data, readers or {}, source)
+            return _read_cut(data, readers or {}, source, max_depth)
         except Exception:  # noqa: BLE001 - the ordinary path gives the exact error
             pass
-    return loads(data.decode("utf-8"), readers=readers, source=source)
+    return loads(decode_utf8(data, source), readers=readers, source=source,
+                 max_depth=max_depth)
 
 
-def _read_cut(data: bytearray, readers: Mapping, source: str | None) -> Any:
+def decode_utf8(data: bytes | bytearray, source: str | None = None) -> str:
+    """``data`` as text; bytes that are not UTF-8 are an :class:`EdnSyntaxError` naming
+    the offset of the first bad byte, its line and column."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        offset = error.start
+        line_start = data.rfind(b"\n", 0, offset) + 1
+        line = data.count(b"\n", 0, line_start) + 1
+        column = len(data[line_start:offset].decode("utf-8", "replace")) + 1
+        if line == 1 and data.startswith(b"\xef\xbb\xbf"):
+            column -= 1  # the byte-order mark is not part of line 1's columns
+        shown = data[offset:error.end].hex(" ")
+        raise EdnSyntaxError(f"the text is not UTF-8: byte {offset:,} (0x{shown}) "
+                             f"{error.reason}", source=source, line=line,
+                             column=column) from None
+
+
+def _read_cut(data: bytearray, readers: Mapping, source: str | None, max_depth: int) -> Any:
     spans = _payload_spans(data)
     if not spans:
         raise _Unusual("no long payloads")
@@ -111,7 +151,7 @@ def _read_cut(data: bytearray, readers: Mapping, source: str | None) -> Any:
 
     try:
         value = loads("".join(pieces), readers={**readers, PAYLOAD_TAG: payload},
-                      source=source)
+                      source=source, max_depth=max_depth)
         if not all(p.used for p in payloads):
             raise _Unusual("a payload the tensor tag did not take")
         return value

@@ -23,8 +23,8 @@ syntax, its whitespace, its error texts) with these decisions of ours:
   ``...`` (``*print-length*`` cut the data short) and ``#object[…]`` (a Java object).
 * **Python equality.** A dict cannot hold both ``1`` and ``1.0`` (or ``true`` and ``1``)
   as keys, which Clojure can; such maps and sets are reported as duplicate keys.
-* **Nesting is limited** to :data:`MAX_DEPTH` levels. The reader keeps its own stack and
-  never recurses, so no input can overflow Python's.
+* **Nesting is limited** to :data:`MAX_DEPTH` levels (``max_depth=`` asks for fewer).
+  The reader keeps its own stack and never recurses, so no input can overflow Python's.
 * A leading byte-order mark is skipped (it is not part of line 1's columns).
 
 Vectors of plain numbers — a saved network's weights, megabytes of them — are handed to
@@ -140,7 +140,7 @@ def read_name(token: str) -> Keyword | Symbol | None:
 class _Reader:
     """The state of one ``loads``/``loads_all`` call."""
 
-    def __init__(self, text: str, readers, default, source):
+    def __init__(self, text: str, readers, default, source, max_depth: int = MAX_DEPTH):
         if not isinstance(text, str):
             hint = " (decode it first: data.decode('utf-8'))" if isinstance(
                 text, bytes | bytearray) else ""
@@ -150,6 +150,7 @@ class _Reader:
         self.text = text
         self.n = len(text)
         self.source = source
+        self.max_depth = max_depth
         self.default = default
         if readers is not None and not isinstance(readers, Mapping):
             raise TypeError(f"readers must be a mapping of tag → function, got "
@@ -268,8 +269,8 @@ class _Reader:
                 start = frame.start
 
     def push(self, stack: list, frame: _Frame, pos: int) -> None:
-        if len(stack) >= MAX_DEPTH:
-            raise self.error(f"forms nest deeper than {MAX_DEPTH} levels", frame.start)
+        if len(stack) >= self.max_depth:
+            raise self.error(f"forms nest deeper than {self.max_depth} levels", frame.start)
         stack.append(frame)
         self.pos = pos
 
@@ -731,6 +732,7 @@ def loads(
     readers: Mapping[Symbol | str, Callable[[Any], Any]] | None = None,
     default: Callable[[Symbol, Any], Any] | None = None,
     source: str | None = None,
+    max_depth: int = MAX_DEPTH,
 ) -> Any:
     """Read the one EDN form in ``text``.
 
@@ -743,6 +745,8 @@ def loads(
             Without it an unknown tag is an error. ``#object`` is refused either way
             unless ``readers`` names it.
         source: a file name for error messages.
+        max_depth: how deep forms may nest (model files ask for far less than the
+            default, so that nothing downstream meets data deeper than it expects).
 
     Returns:
         The value (see the module docstring for the types), or ``None`` when ``text`` holds
@@ -754,7 +758,7 @@ def loads(
             exception escapes for any text.
         TypeError: ``text`` is not a str.
     """
-    reader = _Reader(text, readers, default, source)
+    reader = _Reader(text, readers, default, source, max_depth)
     value = reader.read()
     if value is _NOTHING:
         return None
@@ -776,11 +780,12 @@ def loads_all(
     readers: Mapping[Symbol | str, Callable[[Any], Any]] | None = None,
     default: Callable[[Symbol, Any], Any] | None = None,
     source: str | None = None,
+    max_depth: int = MAX_DEPTH,
 ) -> list:
     """Read every form in ``text``, in order.
 
     Args:
-        text, readers, default, source: as for :func:`loads`.
+        text, readers, default, source, max_depth: as for :func:`loads`.
 
     Returns:
         A list of the forms (empty for empty text).
@@ -789,7 +794,7 @@ def loads_all(
         EdnSyntaxError: as for :func:`loads`.
         TypeError: ``text`` is not a str.
     """
-    reader = _Reader(text, readers, default, source)
+    reader = _Reader(text, readers, default, source, max_depth)
     values = []
     while (value := reader.read()) is not _NOTHING:
         values.append(value)

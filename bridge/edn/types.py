@@ -25,6 +25,15 @@ __all__ = ["Keyword", "Symbol", "Vector", "EdnList", "EdnMap", "Char", "Tagged",
            "key_name"]
 
 
+def _nested_repr(name: str, inner, value) -> str:
+    """``name(inner(value))``; data nested deeper than Python's recursion limit shows its
+    innermost levels as ``…`` instead of raising ``RecursionError``."""
+    try:
+        return f"{name}({inner(value)})"
+    except RecursionError:
+        return f"{name}(…)"
+
+
 class _Named:
     """Shared body of Keyword and Symbol: an interned, hashable ``ns/name`` pair."""
 
@@ -113,7 +122,7 @@ class Vector(tuple):
     column: int | None = None
 
     def __repr__(self) -> str:
-        return "Vector(" + tuple.__repr__(self) + ")"
+        return _nested_repr("Vector", tuple.__repr__, self)
 
 
 class EdnList(tuple):
@@ -123,7 +132,7 @@ class EdnList(tuple):
     column: int | None = None
 
     def __repr__(self) -> str:
-        return "EdnList(" + tuple.__repr__(self) + ")"
+        return _nested_repr("EdnList", tuple.__repr__, self)
 
 
 class EdnMap(dict):
@@ -138,7 +147,7 @@ class EdnMap(dict):
     key_positions: dict | None = None
 
     def __repr__(self) -> str:
-        return "EdnMap(" + dict.__repr__(self) + ")"
+        return _nested_repr("EdnMap", dict.__repr__, self)
 
 
 class Char(str):
@@ -164,7 +173,7 @@ class Tagged:
         return hash((self.tag, _hashable(self.value)))
 
     def __repr__(self) -> str:
-        return f"Tagged({self.tag!r}, {self.value!r})"
+        return _nested_repr("Tagged", lambda x: f"{x.tag!r}, {x.value!r}", self)
 
 
 def _hashable(value):

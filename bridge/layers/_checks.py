@@ -6,12 +6,30 @@ template of :mod:`bridge.errors`: what was expected, then ``Received: :key value
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from bridge.edn.types import Keyword
 
-__all__ = ["keyword_name", "positive_int", "non_negative_int", "number_in", "one_of", "show"]
+__all__ = ["keyword_name", "positive_int", "non_negative_int", "number_in", "one_of", "show",
+           "register_working_elements", "working_elements"]
+
+# Layer type → fn(BuildContext) -> the values its module allocates when built beyond its
+# parameters and its output (precomputed buffers). The plan counts them against the
+# size limit before anything is allocated.
+_WORKING: dict[str, Callable[[Any], int]] = {}
+
+
+def register_working_elements(type_name: str, count: Callable[[Any], int]) -> None:
+    """Declare what a layer type's module allocates beyond parameters and output."""
+    _WORKING[type_name] = count
+
+
+def working_elements(type_name: str, context: Any) -> int:
+    """The values a layer of ``type_name`` allocates when built, beyond its parameters
+    and its output (0 for most types)."""
+    count = _WORKING.get(type_name)
+    return 0 if count is None else int(count(context))
 
 
 def keyword_name(value: Any) -> str | None:

@@ -44,7 +44,7 @@ from torch import nn
 
 from bridge.description.shapes import Shape, window_output_size
 from bridge.edn.types import Keyword
-from bridge.layers._checks import keyword_name, one_of
+from bridge.layers._checks import keyword_name, one_of, register_working_elements
 from bridge.layers.convolutional import complete_window, window_problems, window_shape
 from bridge.layers.registry import LayerSpec, register
 
@@ -90,10 +90,10 @@ class CortexPool2d(nn.Module):
         # bottom/right by the overhang so every window Cortex places exists in full;
         # torch's plain pooling (no ceil_mode) then yields exactly those windows, and
         # the output is cut to Cortex's size (smaller when :dimension-op is :floor).
-        extra_h = max(0, (out_h - 1) * sh + kh - (height + 2 * ph))
-        extra_w = max(0, (out_w - 1) * sw + kw - (width + 2 * pw))
+        extra_h, extra_w = _overhang(kernel, stride, pad, self.input_hw, self.output_hw)
         self.padding = (pw, pw + extra_w, ph, ph + extra_h)  # F.pad order: W, then H
         # How many real input cells each window holds (the padding and overhang are 0).
+        # (pool_working_elements counts this tensor against the size limit beforehand.)
         real = torch.zeros(1, 1, height + 2 * ph + extra_h, width + 2 * pw + extra_w)
         real[..., ph : ph + height, pw : pw + width] = 1.0
         counts = F.avg_pool2d(real, kernel, stride, divisor_override=1)[..., :out_h, :out_w]
@@ -131,6 +131,29 @@ class CortexPool2d(nn.Module):
         if self.pool_op != "max":  # :max is Cortex's default
             text += f", pool-op={self.pool_op}"
         return text
+
+
+def _overhang(kernel, stride, pad, input_hw, output_hw) -> tuple[int, int]:
+    """Rows and columns past the bottom/right padding that ceil sizing's last windows
+    reach."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+    (height, width), (out_h, out_w) = input_hw, output_hw
+    return (max(0, (out_h - 1) * sh + kh - (height + 2 * ph)),
+            max(0, (out_w - 1) * sw + kw - (width + 2 * pw)))
+
+
+def pool_working_elements(ctx) -> int:
+    """Values :class:`CortexPool2d` allocates when built, beyond its output: the padded
+    map of real cells, the window sums, and the two per-window buffers."""
+    node, (height, width) = ctx.node, (ctx.input_shape.height, ctx.input_shape.width)
+    kernel = (node["kernel-height"], node["kernel-width"])
+    stride, pad = (node["stride-y"], node["stride-x"]), (node["pad-y"], node["pad-x"])
+    out_hw = (ctx.output_shape.height, ctx.output_shape.width)
+    extra_h, extra_w = _overhang(kernel, stride, pad, (height, width), out_hw)
+    padded = (height + 2 * pad[0] + extra_h) * (width + 2 * pad[1] + extra_w)
+    sums = ((height + 2 * pad[0] + extra_h - kernel[0]) // stride[0] + 1) * (
+        (width + 2 * pad[1] + extra_w - kernel[1]) // stride[1] + 1)
+    return padded + sums + 2 * out_hw[0] * out_hw[1]
 
 
 def pool_shape(node, input_shapes) -> Shape:
@@ -173,3 +196,4 @@ MAX_POOLING = register(
         summary="max or average pooling, ceil sizing",
     )
 )
+register_working_elements("max-pooling", pool_working_elements)

@@ -9,7 +9,9 @@ Steps, following Cortex's ``linear-network`` (cortex-spec §2.1):
 3. the layer type's spec from the registry, its defaults written into the node, its
    required keys and its own checks;
 4. a topological order (parents first, graph order among equals);
-5. output shapes and parameter shapes, with a ceiling on the total parameter count.
+5. output shapes and parameter shapes, with a ceiling on the total parameter count and
+   one on everything a network holds (parameters, precomputed buffers such as pooling's
+   window counts, and the activations of one sample), checked before any allocation.
 
 Every problem found in steps 1–3 is collected and raised together as
 :class:`~bridge.errors.ModelErrors`; a shape problem stops only the layers after it.
@@ -30,6 +32,7 @@ from bridge.description.normalize import PARAMETER_KEYS, RawNode, take_parameter
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
+from bridge.layers._checks import working_elements
 from bridge.layers.registry import BuildContext, LayerSpec, get_spec
 from bridge.network.keys import check_keys
 from bridge.network.settings import setting_problems
@@ -104,6 +107,25 @@ def _error(raw: RawNode, reason: str) -> ModelError:
     kind = node.get("type") if isinstance(node.get("type"), str) else None
     return ModelError(reason, line=raw.line, column=raw.column, layer_index=raw.index,
                       layer_id=ident, layer_type=kind)
+
+
+class _Hints:
+    """"Did you mean …?" for unknown parent ids. Each costs a pass over every id, so only
+    the first few get one: a description with thousands of bad parents is reported in
+    linear time."""
+
+    LIMIT = 10
+
+    def __init__(self, known_ids):
+        self.known = sorted(known_ids)
+        self.given = 0
+
+    def for_id(self, name: str) -> str:
+        if self.given >= self.LIMIT:
+            return ""
+        self.given += 1
+        close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
+        return f" Did you mean {' or '.join(':' + c for c in close)}?" if close else ""
 
 
 def _apply_spec(raw: RawNode, spec: LayerSpec) -> list[ModelError]:
@@ -257,6 +279,7 @@ def plan_network(
     problems: list[ModelError] = []
     specs: dict[str, LayerSpec] = {}
     known_ids = {raw.node["id"] for raw in raw_nodes}
+    hints = _Hints(known_ids)
     for raw in raw_nodes:
         try:
             spec = get_spec(raw.node["type"])
@@ -266,10 +289,8 @@ def plan_network(
         specs[raw.node["id"]] = spec
         for parent in raw.node["parents"]:
             if parent not in known_ids:
-                close = difflib.get_close_matches(parent, sorted(known_ids), n=3, cutoff=0.6)
-                hint = f" Did you mean {' or '.join(':' + c for c in close)}?" if close else ""
                 problems.append(_error(raw, f"parent :{parent} is not a layer in this "
-                                            f"description.{hint}"))
+                                            f"description.{hints.for_id(parent)}"))
             elif parent == raw.node["id"]:
                 problems.append(_error(raw, "a layer cannot be its own parent"))
         problems += _apply_spec(raw, spec)
@@ -283,7 +304,7 @@ def plan_network(
                           source=source).with_context(source=source)
     shapes: dict[str, Shape] = {}
     planned: list[PlannedLayer] = []
-    total = 0
+    total = working = 0  # parameters; then outputs and buffers, which share the limit
     for raw in ordered:
         node, spec = raw.node, specs[raw.node["id"]]
         if any(parent not in shapes for parent in node["parents"]):
@@ -315,13 +336,24 @@ def plan_network(
                 f"(this layer alone has {layer.parameter_count:,}); raise max_parameters "
                 "if that is really meant"))
             break
+        try:
+            working += output.size + working_elements(spec.type, context)
+        except (ModelError, ValueError, ArithmeticError, KeyError, TypeError) as error:
+            problems.append(_error(raw, f"cannot size this layer's buffers: {error}"))
+            break
+        if total + working > max_parameters:
+            problems.append(layer.error(
+                f"the network would hold more than {max_parameters:,} values (parameters, "
+                f"buffers and the activations of one sample: {total + working:,} up to this "
+                "layer); raise max_parameters if that is really meant"))
+            break
         shapes[node["id"]] = output
         planned.append(layer)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 
     planned = _add_center_shapes(planned, {raw.node["id"]: raw for raw in raw_nodes}, shapes,
-                                 problems, max_parameters - total)
+                                 problems, max_parameters - total - working)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 

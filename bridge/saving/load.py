@@ -10,7 +10,13 @@ as ``(nn/sequential [...])``) or a map::
      :train {:optimizer (sgd :learning-rate 0.01) :epochs 10}}
 
 Trained networks saved by :func:`bridge.save_network` are such maps with every
-parameter inline, so this one function reads trained and untrained files alike.
+parameter inline, so this one function reads trained and untrained files alike; a saved
+network is also checked against its whole-file checksum and for missing parameters
+(:mod:`bridge.saving.integrity`).
+
+Whatever the input, the only exception is :class:`~bridge.errors.ModelError`: files
+that are not UTF-8 name the bad byte, nesting is limited to :data:`MODEL_MAX_DEPTH`
+levels by the reader, and every allocation is sized against ``max_parameters`` first.
 """
 
 from __future__ import annotations
@@ -27,10 +33,22 @@ from bridge.edn.types import EdnList, Keyword, key_name
 from bridge.errors import ModelError
 from bridge.network.module import Network
 from bridge.network.plan import DEFAULT_MAX_PARAMETERS, plan_network
-from bridge.saving.format import DESCRIPTION_KEY, FORMAT_VERSION
+from bridge.saving.format import CHECKSUM_KEY, DESCRIPTION_KEY, FORMAT_VERSION
+from bridge.saving.integrity import (
+    check_complete,
+    check_header_keys,
+    verify_checksum,
+    written_by_bridge,
+)
 
 __all__ = ["load_model", "load_network", "network_from_edn", "read_model_data",
            "split_model"]
+
+
+#: How deep the forms of a model file may nest. Real files nest a dozen levels; a limit
+#: far below Python's recursion limit means nothing downstream (reprs, comparisons,
+#: numpy) can meet data deep enough to overflow.
+MODEL_MAX_DEPTH = 200
 
 
 def _looks_like_path(source: str) -> bool:
@@ -43,35 +61,67 @@ def read_model_data(source: Any) -> tuple[Any, str | None]:
     """Parse ``source`` into EDN data; returns ``(data, file name or None)``.
 
     Raises:
-        ModelError: unreadable file or malformed EDN, with file, line and column.
+        ModelError: unreadable file, bytes that are not UTF-8, or malformed EDN, with
+            file, line and column.
     """
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
-        from bridge.edn.payloads import read_edn_file
-        from bridge.edn.tensor_tag import tensor_readers
+    data, name, _ = _read_source(source)
+    return data, name
 
+
+def _read_source(source: Any) -> tuple[Any, str | None, bytes | str | None]:
+    """``(data, file name, the bytes or text it was read from)``."""
+    from bridge.edn.payloads import decode_utf8, read_edn_bytes, read_file_bytes
+
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_path(source)):
         path = Path(source)
         name = str(path)
         try:
-            # Big tensor literals are decoded from the file's bytes (see payloads.py).
-            return read_edn_file(path, readers=tensor_readers(), source=name), name
+            raw = read_file_bytes(path)
         except FileNotFoundError:
             raise ModelError(f"no such model file: {path}") from None
-        except (OSError, UnicodeDecodeError) as error:
-            raise ModelError(f"cannot read model file {path}: {error}") from None
-    if isinstance(source, bytes | bytearray):
-        source = bytes(source).decode("utf-8")
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+            reason = getattr(error, "strerror", None) or error
+            raise ModelError(f"cannot read model file {path}: {reason}") from None
+        return read_edn_bytes(raw, readers=_readers(), source=name,
+                              max_depth=MODEL_MAX_DEPTH), name, raw
+    if isinstance(source, bytes | bytearray | memoryview):
+        raw = bytes(source)
+        return _parse(decode_utf8(raw), None), None, raw
     if isinstance(source, str):
-        if not source.strip():
-            raise ModelError("the model text is empty")
-        return _parse(source, None), None
-    return source, None
+        return _parse(source, None), None, source
+    _check_depth(source)
+    return source, None, None
+
+
+def _readers() -> dict:
+    from bridge.edn.tensor_tag import tensor_readers
+
+    return tensor_readers()
 
 
 def _parse(text: str, name: str | None) -> Any:
     from bridge.edn import loads
-    from bridge.edn.tensor_tag import tensor_readers
 
-    return loads(text, readers=tensor_readers(), source=name)
+    if not text.strip():
+        raise ModelError("the model text is empty", source=name)
+    return loads(text, readers=_readers(), source=name, max_depth=MODEL_MAX_DEPTH)
+
+
+def _check_depth(data: Any) -> None:
+    """Data given already parsed obeys the reader's nesting limit too (iteratively)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, Mapping):
+            items = [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple | set | frozenset):
+            items = value
+        else:
+            continue
+        if depth > MODEL_MAX_DEPTH:
+            raise ModelError(f"the model data nests deeper than {MODEL_MAX_DEPTH} levels")
+        stack.extend((item, depth + 1) for item in items
+                     if isinstance(item, Mapping | list | tuple | set | frozenset))
 
 
 def split_model(data: Any, *, source: str | None = None) -> tuple[Any, dict[str, Any]]:
@@ -119,11 +169,13 @@ def load_model(
     """Build a network from an EDN model.
 
     Args:
-        source: a path to an ``.edn`` file, EDN text, or data already read.
+        source: a path to an ``.edn`` file, EDN text (``str`` or UTF-8 ``bytes``), or
+            data already read.
         seed: makes initialisation reproducible (parameters given inline are used as is).
         device, dtype: where the parameters live.
-        max_parameters: refuse descriptions with more parameters than this, before
-            allocating anything.
+        max_parameters: refuse descriptions with more parameters than this, or that
+            would hold more values than this (parameters, buffers and one sample's
+            activations), before allocating anything.
         strict: a key no layer reads is a ``ModelError`` instead of an
             ``UnknownKeyWarning``.
 
@@ -131,14 +183,43 @@ def load_model(
         The :class:`~bridge.network.Network`.
 
     Raises:
-        ModelError: anything wrong with the model, naming file, line, column and layer.
+        ModelError: anything wrong with the model, naming file, line, column and layer;
+            for a saved network (see :mod:`bridge.saving.integrity`), also a checksum
+            that does not match, a missing parameter or an unknown key. No other
+            exception escapes for any input.
     """
-    data, name = read_model_data(source)
+    name = os.fspath(source) if isinstance(source, os.PathLike) else None
+    try:
+        return _load(source, seed=seed, device=device, dtype=dtype,
+                     max_parameters=max_parameters, strict=strict)
+    except ModelError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the last resort; each known cause is fixed
+        where = f" {name}" if name else ""
+        raise ModelError(f"internal error while loading{where}: {type(error).__name__}: "
+                         f"{str(error)[:500]}", source=name) from error
+
+
+def _load(source: Any, *, seed, device, dtype, max_parameters, strict: bool) -> Network:
+    data, name, raw = _read_source(source)
     try:
         description, header = split_model(data, source=name)
+        saved = written_by_bridge(header)  # a saved network: nothing may be missing
+        verified = False
+        if saved:
+            check_header_keys(header, name)
+            if isinstance(raw, str):
+                raw = raw.encode("utf-8", "surrogatepass")
+            verified = verify_checksum(data, raw, name)
+        header.pop(CHECKSUM_KEY, None)
         raw_nodes = flatten_description(description)
+        # The keys each node had in the file (parameters included; centers sit inside
+        # :center-loss), before the plan adds defaults.
+        written = [set(raw.node) | (set(raw.buffers) - {"centers"}) for raw in raw_nodes]
         plan = plan_network(raw_nodes, source=name, max_parameters=max_parameters,
-                            strict=strict)
+                            strict=strict or saved)
+        if saved:
+            check_complete(plan, written, verified=verified, source=name)
         return Network(plan, seed=seed, device=device, dtype=dtype, header=header)
     except ModelError as error:
         raise error.with_context(source=name) from None

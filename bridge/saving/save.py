@@ -8,6 +8,7 @@ A saved network reads::
      :created "2026-11-24T10:00:00Z"
      :name "digits-mlp"
      :train {…}  :history […]  :metrics {…}
+     :cortex-bridge/crc32 2864370810
      :description
      [{:type :input :id :data :parents [] :output-size 64 …}
       {:type :linear :id :linear-1 :parents [:data] :output-size 128
@@ -32,7 +33,8 @@ import torch
 from bridge.atomic import write_atomically
 from bridge.edn.types import EdnList, Keyword, Vector
 from bridge.network.module import Network
-from bridge.saving.format import ENCODINGS, FORMAT_VERSION, HEADER_ORDER
+from bridge.saving.format import CHECKSUM_KEY, ENCODINGS, FORMAT_VERSION, HEADER_ORDER
+from bridge.saving.integrity import ChecksumSlot, fill_checksum
 from bridge.version import __version__
 
 __all__ = ["network_to_edn", "save_network", "network_document", "network_to_chunks"]
@@ -104,14 +106,17 @@ def network_document(
     metrics: Mapping[str, Any] | None = None,
     train: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    checksum: ChecksumSlot | None = None,
 ) -> dict:
     """The EDN data of a saved network (keyword keys), before it is printed.
 
-    ``extra`` adds header entries (str keys), e.g. a training checkpoint's state.
+    ``extra`` adds header entries (str keys), e.g. a training checkpoint's state;
+    ``checksum`` the slot of the whole-file CRC (last before ``:description``).
     """
     if encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}; got {encoding!r}")
-    header: dict[str, Any] = {k: v for k, v in net.header.items() if k != "description"}
+    header: dict[str, Any] = {k: v for k, v in net.header.items()
+                              if k not in ("description", CHECKSUM_KEY)}
     header["cortex-bridge/format"] = FORMAT_VERSION
     header["cortex-bridge/version"] = __version__
     header["torch/version"] = torch.__version__.split("+")[0]
@@ -129,6 +134,8 @@ def network_document(
             document[_kw(key)] = _edn_value(header.pop(key))
     for key, value in header.items():
         document[_kw(key)] = _edn_value(value)
+    if checksum is not None:
+        document[_kw(CHECKSUM_KEY)] = checksum
     document[_kw("description")] = [_node_document(net, layer, encoding) for layer in net.layers]
     return document
 
@@ -141,6 +148,7 @@ def network_to_edn(
     metrics: Mapping[str, Any] | None = None,
     train: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    checksum: bool = True,
 ) -> str:
     """The network as EDN text, every parameter inline.
 
@@ -150,36 +158,41 @@ def network_to_edn(
             (nested EDN vectors any reader takes, bit-exact).
         history, metrics, train: header entries to record (training history per epoch,
             final metrics, training settings).
+        checksum: write ``:cortex-bridge/crc32``, the CRC-32 of the whole text, which
+            :func:`bridge.load_model` checks (see :mod:`bridge.saving.integrity`).
 
     Returns:
         EDN text that :func:`bridge.load_model` and ``clojure.edn/read-string`` (with
         ``cortex.bridge.edn/readers`` for the tensor tag) read back.
     """
-    from bridge.edn import dumps
-
-    document = network_document(net, encoding=encoding, history=history, metrics=metrics,
-                                 train=train, extra=extra)
-    return dumps(document, indent=1) + "\n"
+    chunks = network_to_chunks(net, encoding=encoding, history=history, metrics=metrics,
+                               train=train, extra=extra, checksum=checksum)
+    return b"".join(chunks).decode("utf-8")
 
 
-def network_to_chunks(net: Network, *, encoding: str = "tensor", **header) -> list[bytes]:
+def network_to_chunks(net: Network, *, encoding: str = "tensor", checksum: bool = True,
+                      **header) -> list[bytes]:
     """The UTF-8 bytes of :func:`network_to_edn`'s text, in chunks (weights uncopied)."""
     from bridge.edn.writer import dump_chunks
 
-    document = network_document(net, encoding=encoding, **header)
-    return [*dump_chunks(document, indent=1), b"\n"]
+    slot = ChecksumSlot() if checksum else None
+    document = network_document(net, encoding=encoding, checksum=slot, **header)
+    chunks = [*dump_chunks(document, indent=1), b"\n"]
+    return fill_checksum(chunks, slot) if slot is not None else chunks
 
 
 def save_network(net: Network, path: str | os.PathLike, *, encoding: str = "tensor",
-                 **header) -> None:
+                 checksum: bool = True, **header) -> None:
     """Write ``net`` to ``path`` as EDN, atomically (the old file survives a crash).
 
     Args:
         net: the network.
         path: where to write (parent directories are created).
         encoding: ``"tensor"`` or ``"vector"``.
+        checksum: write the whole-file CRC-32 that loading checks.
         **header: ``history=``, ``metrics=``, ``train=`` entries for the header, and
             ``extra=`` for any other entries.
     """
-    write_atomically(path, network_to_chunks(net, encoding=encoding, **header))
+    write_atomically(path, network_to_chunks(net, encoding=encoding, checksum=checksum,
+                                             **header))
 

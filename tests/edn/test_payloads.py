@@ -154,9 +154,13 @@ def test_syntax_errors_after_a_cut_keep_their_exact_column(tmp_path):
 def test_non_utf8_files_are_refused_as_such(tmp_path):
     path = tmp_path / "latin.edn"
     literal = dumps(encode_tensor(random_tensor(BIG)))
-    path.write_bytes(f"[{literal} ".encode() + b'"caf\xe9"]')
-    with pytest.raises(UnicodeDecodeError):
+    head = f"[{literal}\n ".encode()
+    path.write_bytes(head + b'"caf\xe9"]')
+    offset = len(head) + 4
+    with pytest.raises(EdnSyntaxError, match=rf"latin.edn:2:6: the text is not UTF-8: byte "
+                                             rf"{offset:,} \(0xe9\)") as caught:
         read_edn_file(path, readers=tensor_readers())
+    assert (caught.value.line, caught.value.column) == (2, 6)
 
 
 def test_dump_chunks_are_the_bytes_of_dumps():
