@@ -20,6 +20,7 @@ __all__ = [
     "TrainingError",
     "ClojureError",
     "Interrupted",
+    "NetworkBusy",
     "format_location",
 ]
 
@@ -173,6 +174,11 @@ class ClojureError(BridgeError, RuntimeError):
         self.clojure_type = clojure_type
         self.clojure_trace = clojure_trace
         super().__init__(message)
+
+
+class NetworkBusy(BridgeError, RuntimeError):
+    """A network already in use by another thread (the Clojure door runs one call per
+    network at a time; ``:wait true`` waits instead)."""
 
 
 class Interrupted(KeyboardInterrupt):
