@@ -21,6 +21,7 @@ __all__ = [
     "ClojureError",
     "Interrupted",
     "UnknownKeyWarning",
+    "NetworkBusy",
     "format_location",
 ]
 
@@ -174,6 +175,11 @@ class ClojureError(BridgeError, RuntimeError):
         self.clojure_type = clojure_type
         self.clojure_trace = clojure_trace
         super().__init__(message)
+
+
+class NetworkBusy(BridgeError, RuntimeError):
+    """A network already in use by another thread (the Clojure door runs one call per
+    network at a time; ``:wait true`` waits instead)."""
 
 
 class Interrupted(KeyboardInterrupt):

@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from bridge.errors import Interrupted, NetworkBusy
+from bridge.jvm.guard import JavaFlag, exclusive, forget
+
 __all__ = ["ENTRY_POINTS", "install", "handle_count"]
 
 _handles: dict[int, Any] = {}
@@ -154,47 +157,81 @@ def _rename(streams, mapping: dict):
     return streams.renamed(mapping) if mapping else streams
 
 
-def train(handle, data_handle, test_handle, options_text) -> str:
+def _options(options_text) -> dict:
+    return _plain(_read(options_text) or {})
+
+
+def _say(flag: JavaFlag, log_fn) -> Callable[[str], None]:
+    """Progress lines to the Clojure function ``log_fn`` (nil: none), on the calling
+    thread (its ``*out*`` is the caller's); none once the call is cancelled, so an
+    interrupted nREPL eval receives nothing after its ``interrupted`` status."""
+    if log_fn is None:
+        return lambda text: None
+
+    def say(text: str) -> None:
+        import jpype
+
+        if not flag.is_set():
+            log_fn.invoke(jpype.JString(text))
+
+    return say
+
+
+def _history_edn(history) -> list:
+    return [{_kw(k): v for k, v in entry.items()} for entry in history or ()]
+
+
+def train(handle, data_handle, test_handle, options_text, flag=None, log_fn=None) -> str:
     """Train; returns ``{:history [...] :best-epoch n}`` as EDN (``:best-epoch``: the
     epoch whose network was kept, or nil). Options: ``:epochs :batch-size :optimizer
-    :seed :streams {dataset-name layer-id} …`` (any keyword argument of bridge.train)."""
+    :seed :streams {dataset-name layer-id} :wait …`` (any keyword argument of
+    bridge.train). ``flag``: a Java AtomicBoolean; set, the run stops after the current
+    step. ``log_fn``: a Clojure function receiving the epoch lines (nil: silent)."""
     import bridge
 
-    options = _plain(_read(options_text) or {})
+    options = _options(options_text)
     mapping = options.pop("streams", None) or {}
+    wait = bool(options.pop("wait", False))
+    options.pop("log", None)
+    cancel = JavaFlag(flag)
     data = _rename(_get(data_handle), mapping)
     test = _rename(_get(test_handle), mapping) if int(test_handle) > 0 else None
     validation_handle = options.pop("validation-handle", None)
     kwargs = {k.replace("-", "_"): v for k, v in options.items()}
-    if validation_handle is not None:
+    if validation_handle is not None and int(validation_handle) > 0:
         kwargs["validation"] = _rename(_get(validation_handle), mapping)
-    kwargs.setdefault("log", _clojure_printer())
-    history = bridge.train(_get(handle), data, test=test, **kwargs)
+    with exclusive(handle, cancel=cancel, wait=wait, what="train!"):
+        history = bridge.train(_get(handle), data, test=test, log=_say(cancel, log_fn),
+                               cancel=cancel, **kwargs)
     # The network of the best epoch is kept only with validation data and keep_best.
-    kept = history.kept_epoch
-    return _edn({_kw("history"): [{_kw(k): v for k, v in entry.items()} for entry in history],
-                 _kw("best-epoch"): kept})
+    return _edn({_kw("history"): _history_edn(history), _kw("best-epoch"): history.kept_epoch})
 
 
-def evaluate(handle, data_handle, options_text) -> str:
+def evaluate(handle, data_handle, options_text, flag=None) -> str:
     import bridge
 
-    options = _plain(_read(options_text) or {})
+    options = _options(options_text)
+    cancel = JavaFlag(flag)
     data = _rename(_get(data_handle), options.get("streams") or {})
-    result = bridge.evaluate(_get(handle), data)
+    kwargs = {"batch_size": int(options["batch-size"])} if "batch-size" in options else {}
+    with exclusive(handle, cancel=cancel, wait=bool(options.get("wait")), what="evaluate"):
+        result = bridge.evaluate(_get(handle), data, cancel=cancel, **kwargs)
     return _edn({_kw(k): v for k, v in result.items() if k != "outputs"})
 
 
-def predict(handle, data_handle, options_text):
+def predict(handle, data_handle, options_text, flag=None):
     """Outputs for every sample: EDN ``{leaf [n size]}`` and one float[] per leaf."""
     import jpype
 
     import bridge
 
-    options = _plain(_read(options_text) or {})
+    options = _options(options_text)
+    cancel = JavaFlag(flag)
     net = _get(handle)
     data = _rename(_get(data_handle), options.get("streams") or {})
-    outputs = bridge.predict(net, data)
+    kwargs = {"batch_size": int(options["batch-size"])} if "batch-size" in options else {}
+    with exclusive(handle, cancel=cancel, wait=bool(options.get("wait")), what="run"):
+        outputs = bridge.predict(net, data, cancel=cancel, **kwargs)
     if isinstance(outputs, torch.Tensor):
         outputs = {net.output_ids[0]: outputs}
     shapes = {_kw(k): list(v.shape) for k, v in outputs.items()}
@@ -203,12 +240,21 @@ def predict(handle, data_handle, options_text):
     return jpype.JArray(jpype.JObject)([jpype.JString(_edn(shapes)), *arrays])
 
 
+def clone(handle) -> int:
+    """A copy of the network (parameters, buffers, description) under a new handle."""
+    import copy
+
+    with exclusive(handle, what="clone"):
+        return _store(copy.deepcopy(_get(handle)))
+
+
 def parameter_index(handle) -> str:
     """EDN ``[[layer-id name [shape…]] …]`` in description order."""
-    net = _get(handle)
-    rows = [[_kw(layer), _kw(name), list(tensor.shape)]
-            for layer, params in net.parameters_by_layer().items()
-            for name, tensor in params.items()]
+    with exclusive(handle, what="weights"):
+        net = _get(handle)
+        rows = [[_kw(layer), _kw(name), list(tensor.shape)]
+                for layer, params in net.parameters_by_layer().items()
+                for name, tensor in params.items()]
     return _edn(rows)
 
 
@@ -216,25 +262,29 @@ def parameter_array(handle, layer, name):
     """One parameter as a Java float[] (C order), filled in one bulk copy."""
     import jpype
 
-    tensor = _get(handle).parameters_by_layer()[str(layer)][str(name)]
-    flat = tensor.detach().to("cpu", torch.float32).contiguous().reshape(-1).numpy()
-    return jpype.JArray(jpype.JFloat)(flat)
+    with exclusive(handle, what="weights"):
+        tensor = _get(handle).parameters_by_layer()[str(layer)][str(name)]
+        flat = tensor.detach().to("cpu", torch.float32).contiguous().reshape(-1).numpy()
+        return jpype.JArray(jpype.JFloat)(flat)  # copied while no step can change it
 
 
 def save(handle, path, encoding) -> str:
     import bridge
 
-    bridge.save_network(_get(handle), str(path), encoding=str(encoding))
+    with exclusive(handle, what="save!"):
+        bridge.save_network(_get(handle), str(path), encoding=str(encoding))
     return str(path)
 
 
 def network_edn(handle, encoding) -> str:
     import bridge
 
-    return bridge.network_to_edn(_get(handle), encoding=str(encoding))
+    with exclusive(handle, what="network-edn"):
+        return bridge.network_to_edn(_get(handle), encoding=str(encoding))
 
 
 def release(handle) -> bool:
+    forget(handle)
     with _lock:
         _keep_alive.pop(int(handle), None)
         return _handles.pop(int(handle), None) is not None
@@ -262,6 +312,7 @@ ENTRY_POINTS: dict[str, Callable] = {
     "train": train,
     "evaluate": evaluate,
     "predict": predict,
+    "clone": clone,
     "parameter-index": parameter_index,
     "parameter-array": parameter_array,
     "save": save,
@@ -275,19 +326,15 @@ ENTRY_POINTS: dict[str, Callable] = {
 # --- printing and exceptions ---------------------------------------------------------------
 
 
-def _clojure_printer() -> Callable[[str], None]:
-    """Progress lines go to the calling thread's Clojure ``*out*`` (a REPL or nREPL
-    client sees them)."""
-    from bridge.jvm.runtime import var
-
-    printer = var("cortex.bridge.python", "print-line")
-
-    def say(text: str) -> None:
-        import jpype
-
-        printer.invoke(jpype.JString(text))
-
-    return say
+def _door_data(error: BaseException) -> dict:
+    """``:cortex.bridge/error`` and its details for the failures Clojure code handles."""
+    if isinstance(error, NetworkBusy):
+        return {_kw("cortex.bridge/error"): _kw("busy")}
+    if isinstance(error, Interrupted):
+        return {_kw("cortex.bridge/error"): _kw("interrupted"),
+                _kw("history"): _history_edn(error.history),
+                _kw("checkpoint"): error.checkpoint}
+    return {}
 
 
 def _ex_info(error: BaseException):
@@ -298,6 +345,7 @@ def _ex_info(error: BaseException):
     data = {_kw("python/type"): type(error).__name__,
             _kw("python/message"): str(error),
             _kw("python/traceback"): "".join(traceback.format_exception(error))}
+    data.update(_door_data(error))
     read = var("clojure.edn", "read-string")
     return jpype.JClass("clojure.lang.ExceptionInfo")(
         jpype.JString(f"{type(error).__name__}: {error}"), read.invoke(jpype.JString(_edn(data))))
@@ -312,7 +360,7 @@ def _wrap(name: str, function: Callable):
             return function(*args)
         except jpype.JException:
             raise
-        except Exception as error:  # noqa: BLE001 - every failure crosses as ex-info
+        except (Exception, Interrupted) as error:  # noqa: BLE001 - every failure crosses
             raise _ex_info(error) from None
 
     @jpype.JImplements("clojure.lang.IFn")

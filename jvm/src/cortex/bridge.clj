@@ -15,8 +15,8 @@
   crosses as primitive arrays in one bulk copy per stream."
   (:require [clojure.edn :as edn]
             [cortex.bridge.edn :as bridge-edn]
-            [cortex.bridge.python :as py])
-  (:import (java.nio ByteBuffer ByteOrder)))
+            [cortex.bridge.pack :as pack]
+            [cortex.bridge.python :as py]))
 
 (def readers "EDN readers for #cortex-bridge/tensor." bridge-edn/readers)
 
@@ -32,32 +32,117 @@
             *print-meta* false]
     (pr-str x)))
 
-(defrecord Network [handle]
+(declare describe description)
+
+(def ^:private network-keys [:handle :layers :inputs :outputs :parameter-count :description])
+
+;; `state` is an atom {:cleanable … :released? … :describe … :summary …}: the Cleanable
+;; needs the object it watches, so it cannot be a constructor argument.
+(deftype Network [^long handle state]
+  clojure.lang.ILookup
+  (valAt [this k] (.valAt this k nil))
+  (valAt [this k not-found]
+    (case k
+      :handle handle
+      (:layers :inputs :outputs :input-sizes :output-sizes :parameter-count)
+      (get (describe this) k not-found)
+      :description (description this)
+      not-found))
+  clojure.lang.Seqable
+  (seq [this]
+    (seq (map #(clojure.lang.MapEntry/create % (.valAt this %)) network-keys)))
   Object
   (toString [_] (str "#cortex.bridge/network " handle)))
 
-(defmethod print-method Network [net ^java.io.Writer w]
-  (.write w (str "#<cortex.bridge.Network " (:handle net) " "
-                 (pr-str (mapv :id (:layers (py/call :describe (long (:handle net)))))) ">")))
+(deftype Dataset [^long handle ^long n state]
+  clojure.lang.Counted
+  (count [_] n)
+  clojure.lang.ILookup
+  (valAt [this k] (.valAt this k nil))
+  (valAt [_ k not-found]
+    (case k :handle handle :count n not-found))
+  Object
+  (toString [_] (str "#cortex.bridge/dataset " handle " (" n " items)")))
 
-(defrecord Dataset [handle count])
+(defn network?
+  "Whether `x` is a network made by load-model."
+  [x]
+  (instance? Network x))
 
-(defn network? [x] (instance? Network x))
+(defn dataset?
+  "Whether `x` is a data set living in Python (made by `dataset` or cortex.dataset)."
+  [x]
+  (instance? Dataset x))
 
-(defn- handle [net]
-  (if (network? net)
-    (long (:handle net))
-    (throw (ex-info "expected a network from load-model" {:got (type net)}))))
+(defn- state-of [x]
+  (cond (network? x) (.-state ^Network x)
+        (dataset? x) (.-state ^Dataset x)))
+
+(defn released?
+  "Whether `x` (a network or data set) was released with release!."
+  [x]
+  (boolean (some-> (state-of x) deref :released?)))
+
+(defn- watched
+  "`x` (a fresh Network or Dataset on handle `h`) with its Python object released once
+  `x` is collected."
+  [x h]
+  (swap! (state-of x) assoc :cleanable (py/release-on-gc! x h))
+  x)
+
+(defn- ->network [h] (watched (Network. (long h) (atom {})) h))
+
+(defn python-dataset
+  "A Dataset for the Python data set `h` (a handle from an entry point), released when
+  the Dataset is collected or by release!."
+  [h]
+  (let [h (long h)]
+    (watched (Dataset. h (long (py/call :dataset-count h)) (atom {})) h)))
+
+(defn- handle
+  "The live handle of network `net`."
+  ^long [net]
+  (cond
+    (not (network? net))
+    (throw (ex-info (str "expected a network from load-model; got " (pr-str (type net)))
+                    {:cortex.bridge/error :not-a-network :found (type net)}))
+    (released? net)
+    (throw (ex-info (str "network " (.-handle ^Network net) " was released")
+                    {:cortex.bridge/error :released :handle (.-handle ^Network net)}))
+    :else (.-handle ^Network net)))
+
+(defn- cached
+  "(f) once per network, kept in its state under `k` (the layer table does not change)."
+  [net k f]
+  (let [state (state-of net)]
+    (or (get @state k) (get (swap! state assoc k (f)) k))))
 
 (defn describe
   "The network's layers (:id :type :output-shape :parameter-count), inputs, outputs."
   [net]
-  (read-edn (py/call :describe (handle net))))
+  (let [h (handle net)]
+    (cached net :describe #(read-edn (py/call :describe h)))))
 
 (defn summary
   "The layer table as a string."
   [net]
-  (str (py/call :summary (handle net))))
+  (let [h (handle net)]
+    (cached net :summary #(str (py/call :summary h)))))
+
+(defn description
+  "The network's description as Clojure data, as it would be saved: Cortex's layer maps
+  in order, with their trained parameters (as {:dtype :shape :data float[]} maps)."
+  [net]
+  (:description (read-edn (py/call :network-edn (handle net) "tensor"))))
+
+(defmethod print-method Network [^Network net ^java.io.Writer w]
+  (.write w (if (released? net)
+              (str "#<Network " (.-handle net) " (released)>")
+              (str "#<Network " (.-handle net) "\n" (summary net) ">"))))
+
+(defmethod print-method Dataset [^Dataset data ^java.io.Writer w]
+  (.write w (str "#<Dataset " (.-handle data) ": " (.-n data) " items"
+                 (when (released? data) " (released)") ">")))
 
 (defn load-model
   "Build a network from a description vector (Cortex's layer maps, nested vectors
@@ -67,77 +152,53 @@
   ([source {:keys [seed] :or {seed -1}}]
    (let [text (if (string? source) source (->edn-text (if (map? source) source
                                                           (vec (flatten (seq source))))))]
-     (->Network (py/call :load-model text (long seed))))))
+     (->network (py/call :load-model text (long seed))))))
 
 (defn load-network
   "Read a network saved with save! (or any model file)."
   [path]
   (load-model (str path)))
 
+(defn clone
+  "A copy of `net` (parameters, buffers, description) that trains on its own."
+  [net]
+  (->network (py/call :clone (handle net))))
+
 ;; --- data -------------------------------------------------------------------------------
 
-(defn- stream-name [k] (if (keyword? k) (subs (str k) 1) (str k)))
-
-(defn- flat-floats
-  "One item of a stream as a float[] (numbers, nested vectors, or primitive arrays)."
-  ^floats [k index v]
-  (cond
-    (instance? (Class/forName "[F") v) v
-    (instance? (Class/forName "[D") v) (float-array v)
-    (number? v) (float-array [v])
-    (sequential? v) (let [flat (flatten v)]
-                      (when-let [bad (first (remove number? flat))]
-                        (throw (ex-info (str "stream " k " item " index " holds "
-                                             (pr-str bad) " where numbers belong")
-                                        {:stream k :item index :value bad})))
-                      (float-array flat))
-    :else (throw (ex-info (str "stream " k " item " index " holds " (pr-str v)
-                               " where numbers belong")
-                          {:stream k :item index :value v}))))
-
-(defn- direct-floats ^ByteBuffer [n]
-  (.order (ByteBuffer/allocateDirect (* 4 (max 1 n))) (ByteOrder/nativeOrder)))
+(defn- python-data
+  "A fresh Python data set (its handle) from Cortex data, packed once per value."
+  ^long [items]
+  (let [{:keys [count streams buffers]} (pack/packed items)]
+    (py/call :dataset-from-buffers (->edn-text {:count count :streams streams})
+             (object-array buffers))))
 
 (defn dataset
   "A sequence of maps keyed by stream name (Cortex's data convention) as a Dataset living
-  in Python. Each stream's values are packed into one direct buffer (one bulk copy per
-  item array) that Python reads without copying."
+  in Python: each stream packed into one direct buffer that Python reads without
+  copying. Released when the Dataset is collected, or by release!."
   [items]
-  (cond
-    (instance? Dataset items) items
-    :else
-    (let [items (vec items)
-          n (count items)]
-      (when (zero? n) (throw (ex-info "the dataset is empty" {})))
-      (let [ks (keys (first items))
-            streams
-            (vec
-             (for [k ks]
-               (let [first-value (flat-floats k 0 (get (first items) k))
-                     width (alength first-value)
-                     buffer (direct-floats (* n width))
-                     floats (.asFloatBuffer buffer)]
-                 (doseq [[index item] (map-indexed vector items)]
-                   (when-not (contains? item k)
-                     (throw (ex-info (str "item " index " has no stream " k)
-                                     {:stream k :item index :keys (keys item)})))
-                   (let [values (flat-floats k index (get item k))]
-                     (when-not (= width (alength values))
-                       (throw (ex-info (str "stream " k " item " index " has "
-                                            (alength values) " values; item 0 has " width)
-                                       {:stream k :item index :width (alength values)
-                                        :expected width})))
-                     (.put floats values)))
-                 {:spec {:name (stream-name k) :width width :dtype :float32
-                         :vector (or (sequential? (get (first items) k))
-                                     (not (number? (get (first items) k))))}
-                  :buffer (.asFloatBuffer buffer)})))]
-        (->Dataset (py/call :dataset-from-buffers
-                            (->edn-text {:count n :streams (mapv :spec streams)})
-                            (object-array (map :buffer streams)))
-                   n)))))
+  (if (dataset? items) items (python-dataset (python-data items))))
 
-(defn- dataset-handle [data] (long (:handle (dataset data))))
+(defn- with-data
+  "(f handle) for `data`: a Dataset's own handle, or a data set made for this call and
+  released when it ends."
+  [data f]
+  (if (dataset? data)
+    (if (released? data)
+      (throw (ex-info "the data set was released" {:cortex.bridge/error :released}))
+      (f (.-handle ^Dataset data)))
+    (let [h (python-data data)]
+      (try (f h) (finally (py/call :release h))))))
+
+(defn- log-fn
+  "Where epoch lines go: the :log function (nil or false: nowhere), nowhere with
+  :progress false, else the caller's *out*."
+  [options]
+  (cond
+    (contains? options :log) (when-let [f (:log options)] (fn [line] (f (str line))))
+    (false? (:progress options)) nil
+    :else py/print-line))
 
 ;; --- training and inference ---------------------------------------------------------------
 
@@ -148,30 +209,50 @@
   :optimizer (a map from cortex.optimizers, or EDN text) :validation (data: chooses the
   best epoch, drives :patience) :validation-split (a fraction of `data`) :test (data:
   only reported) :seed :checkpoint :resume :patience :metrics-log :plot :tensorboard
-  :device :streams ({dataset-stream layer-id})."
+  :device :streams ({dataset-stream layer-id})
+  :log (a function of each epoch line; nil for none) :progress (false: no bar, no lines)
+  :wait (true: wait for another call on this network instead of failing with :busy).
+
+  Interrupting the calling thread (nREPL interrupt, Ctrl-C, future-cancel) stops the run
+  after the current step: ex-info {:cortex.bridge/error :interrupted :history […]}, the
+  network as that step left it (and a checkpoint, if one was asked for)."
   ([net data] (train! net data {}))
   ([net data {:keys [test validation] :as options}]
-   (let [{:keys [history best-epoch]}
-         (read-edn (py/call :train (handle net) (dataset-handle data)
-                            (if test (dataset-handle test) -1)
-                            (->edn-text (cond-> (dissoc options :test :validation)
-                                          validation (assoc :validation-handle
-                                                            (dataset-handle validation))))))]
+   (let [h (handle net)
+         log (log-fn options)
+         go (fn [d t v]
+              (let [text (->edn-text (cond-> (dissoc options :test :validation :log)
+                                       (pos? v) (assoc :validation-handle v)))]
+                (py/interruptibly "train!" (fn [flag] (py/call :train h d t text flag log)))))
+         ;; each data set given as items lives in Python for this call only
+         optional (fn [x f] (if x (with-data x f) (f -1)))
+         {:keys [history best-epoch]}
+         (read-edn (with-data data
+                     (fn [d] (optional test
+                                       (fn [t] (optional validation (fn [v] (go d t v))))))))]
      (with-meta (vec history) {:best-epoch best-epoch}))))
 
 (defn evaluate
-  "{:loss … :accuracy … :confusion … :precision … :recall …} on `data`."
+  "{:loss … :accuracy … :confusion … :precision … :recall …} on `data`. Options:
+  :batch-size :streams :wait. Interruptible as train! is."
   ([net data] (evaluate net data {}))
   ([net data options]
-   (read-edn (py/call :evaluate (handle net) (dataset-handle data) (->edn-text options)))))
+   (let [h (handle net)
+         text (->edn-text options)]
+     (read-edn (with-data data
+                 (fn [d] (py/interruptibly "evaluate"
+                                           (fn [flag] (py/call :evaluate h d text flag)))))))))
 
 (defn run
   "Outputs for every item of `data`, Cortex's way: a vector with one map per item,
-  {leaf-id [values …]}."
+  {leaf-id [values …]}. Options: :batch-size :streams :wait. Interruptible as train! is."
   ([net data] (run net data {}))
   ([net data options]
-   (let [^objects result (py/call :predict (handle net) (dataset-handle data)
-                                  (->edn-text options))
+   (let [h (handle net)
+         text (->edn-text options)
+         ^objects result (with-data data
+                           (fn [d] (py/interruptibly
+                                    "run" (fn [flag] (py/call :predict h d text flag)))))
          shapes (read-edn (aget result 0))
          leaves (keys shapes)
          arrays (zipmap leaves (rest result))]
@@ -206,6 +287,14 @@
    (py/call :save (handle net) (str path) (name encoding))))
 
 (defn release!
-  "Forget the Python object behind a network or dataset."
+  "Free the Python object behind a network or data set now (it is also freed when the
+  Clojure object is collected). Later calls on it throw {:cortex.bridge/error
+  :released}; releasing twice does nothing."
   [x]
-  (py/call :release (long (:handle x))))
+  (if-let [state (state-of x)]
+    (let [{:keys [cleanable released?]} @state]
+      (swap! state assoc :released? true)
+      (when-not released? (py/release-now! cleanable))
+      (not released?))
+    (throw (ex-info (str "release! takes a network or a data set; got " (pr-str (type x)))
+                    {:found (type x)}))))

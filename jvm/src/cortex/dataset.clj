@@ -17,10 +17,10 @@
   ([split] (load-mnist split (mnist-directory)))
   ([split directory]
    (let [h (py/call :mnist (str directory) (name split))]
-     (bridge/->Dataset h (py/call :dataset-count h)))))
+     (bridge/python-dataset h))))
 
 (defn load-digits
   "scikit-learn's bundled 8x8 digits (:train or :test): streams :data (64) and :labels."
   [split]
   (let [h (py/call :digits (name split))]
-    (bridge/->Dataset h (py/call :dataset-count h))))
+    (bridge/python-dataset h)))

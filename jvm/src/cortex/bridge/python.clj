@@ -3,7 +3,19 @@
   over its entry points (bridge/jvm/calls.py, ENTRY_POINTS) as clojure.lang.IFn objects;
   they take and return EDN text, strings, numbers, primitive arrays and direct buffers.
   A Python failure arrives as ex-info with :python/type, :python/message and
-  :python/traceback.")
+  :python/traceback.
+
+  Long calls (train, evaluate, run) go through `interruptibly`: the work runs on a
+  worker thread while the caller waits in Java, so an interrupt of the caller (nREPL's
+  interrupt, Ctrl-C in the terminal REPL, future-cancel) reaches Java code and becomes
+  a cancel flag the Python loop checks between steps.
+
+  Python objects behind handles are released by `release!` or, once their Clojure owner
+  is collected, at the next call (`release-on-gc!`): the Cleaner's own thread only
+  queues the handle, so Python is never entered from it."
+  (:import (java.lang.ref Cleaner Cleaner$Cleanable)
+           (java.util.concurrent ConcurrentLinkedQueue ExecutionException Future)
+           (java.util.concurrent.atomic AtomicBoolean)))
 
 (defonce ^{:doc "Entry-point name (keyword) -> IFn, installed by Python."}
   entry-points
@@ -15,17 +27,110 @@
   (reset! entry-points (into {} (map (fn [[k v]] [(keyword k) v]) table)))
   (count @entry-points))
 
-(defn installed? [] (boolean (seq @entry-points)))
+(defn installed?
+  "Whether Python has handed over its entry points (this JVM runs inside Python)."
+  []
+  (boolean (seq @entry-points)))
+
+(defonce ^:private ^ConcurrentLinkedQueue released (ConcurrentLinkedQueue.))
+(defonce ^:private cleaner (delay (Cleaner/create)))
+
+(defn- entry-point [k]
+  (or (get @entry-points k)
+      (throw (ex-info (str "Python entry point " k " is not available; cortex.bridge runs "
+                           "inside a Python process started by `cortex-bridge repl`, "
+                           "`cortex-bridge nrepl` or `cortex-bridge run`")
+                      {:entry-point k :available (sort (keys @entry-points))}))))
+
+(defn- drain-released!
+  "Release, in Python, every handle whose owner the Cleaner saw collected."
+  []
+  (when-not (.isEmpty released)
+    (let [release (entry-point :release)]
+      (loop []
+        (when-let [h (.poll released)]
+          (release (long h))
+          (recur))))))
 
 (defn call
   "Call the Python entry point `k` with `args`."
   [k & args]
-  (if-let [f (get @entry-points k)]
-    (apply f args)
-    (throw (ex-info (str "Python entry point " k " is not available; cortex.bridge runs "
-                         "inside a Python process started by `cortex-bridge repl`, "
-                         "`cortex-bridge nrepl` or `cortex-bridge run`")
-                    {:entry-point k :available (sort (keys @entry-points))}))))
+  (let [f (entry-point k)]
+    (drain-released!)
+    (apply f args)))
+
+(defn release-on-gc!
+  "Queue the Python object `handle` for release once `owner` is collected; returns the
+  Cleanable, whose `.clean` releases it at once (and only once)."
+  ^Cleaner$Cleanable [owner handle]
+  (let [handle (long handle)]
+    (.register ^Cleaner @cleaner owner (fn [] (.add released handle)))))
+
+(defn release-now!
+  "Run `cleanable` (queue its handle) and release every queued handle now."
+  [^Cleaner$Cleanable cleanable]
+  (.clean cleanable)
+  (drain-released!)
+  true)
+
+(defn pending-releases
+  "How many handles wait for release (for tests)."
+  []
+  (.size released))
+
+;; --- interruptible calls ------------------------------------------------------------------
+
+(defn- under-nrepl-eval?
+  "Whether this thread runs an nREPL eval (nREPL 1.x reports an interrupt itself, and
+  stays silent only about a failure whose root cause is a ThreadDeath)."
+  []
+  (some-> (find-ns 'nrepl.middleware.interruptible-eval)
+          (ns-resolve '*msg*)
+          deref
+          boolean))
+
+(defn- finish
+  "Wait for `worker` to end, however often this thread is interrupted meanwhile; its
+  failure (a Throwable) or ::finished."
+  [^Future worker]
+  (loop []
+    (let [outcome (try (.get worker) ::finished
+                       (catch ExecutionException e (.getCause e))
+                       (catch InterruptedException _ ::again))]
+      (if (= ::again outcome) (recur) outcome))))
+
+(defn- interrupted!
+  "Set `flag`, wait for the worker to stop after its current step, and throw ex-info
+  {:cortex.bridge/error :interrupted :history […]}."
+  [^AtomicBoolean flag worker what]
+  (.set flag true)
+  (let [outcome (finish worker)
+        data (ex-data outcome)]
+    (when (and (instance? Throwable outcome)
+               (not= :interrupted (:cortex.bridge/error data)))
+      (throw outcome))
+    (throw (ex-info (str what " interrupted; the network holds the state of its last "
+                         "finished step")
+                    (merge {:cortex.bridge/error :interrupted}
+                           (select-keys data [:history :checkpoint]))
+                    (when (under-nrepl-eval?) (ThreadDeath.))))))
+
+(defn interruptibly
+  "Call (f flag) on a worker thread (with this thread's bindings, so *out* is the
+  caller's) and return its value; `flag` is a fresh AtomicBoolean for the Python loop
+  to check. An interrupt of the calling thread sets the flag, waits for the worker to
+  end its current step, and throws ex-info {:cortex.bridge/error :interrupted …}.
+  A failure of `f` is rethrown as it is."
+  [what f]
+  (let [flag (AtomicBoolean.)
+        ^Future worker (future (f flag))]
+    (try
+      (.get worker)
+      (catch ExecutionException e (throw (.getCause e)))
+      (catch InterruptedException _ (interrupted! flag worker what))
+      (catch ThreadDeath _ (interrupted! flag worker what)))))
+
+;; --- printing and evaluating ----------------------------------------------------------------
 
 (defn print-line
   "Print a progress line to the caller's *out* (Python's trainer calls this)."
