@@ -144,3 +144,41 @@ def test_training_leaves_frozen_layers_bit_exact():
                  progress=False, log=lambda *_: None)
     assert torch.equal(net.layer_module("linear-1").weight.detach(), frozen)
     assert not torch.equal(net.layer_module("linear-2").weight.detach(), head)
+
+
+def test_training_honours_the_max_norm_after_every_step():
+    net = bridge.load_model("[(input 4 :id :data) (linear 6 :l2-max-constraint 0.5) (relu)"
+                            " (linear 3) (softmax :id :labels)]", seed=0)
+    data = (torch.randn(64, 4) * 5, torch.randint(0, 3, (64,)))
+    norms = []
+
+    def look(epoch, step):
+        norms.append(float(net.layer_module("linear-1").weight.detach().norm(dim=1).max()))
+
+    bridge.train(net, data, epochs=2, batch_size=8, seed=0, on_batch=look,
+                 optimizer="(sgd :learning-rate 1.0)", progress=False, log=lambda *_: None)
+    assert len(norms) == 16 and max(norms) <= 0.5 + 1e-6
+    unconstrained = net.layer_module("linear-2").weight.detach().norm(dim=1).max()
+    assert unconstrained > 0.5  # the other layer is free to grow
+
+
+def test_learning_attenuation_scales_the_step_in_training():
+    text = ("[(input 4 :id :data) (linear 3 :id :a :learning-attenuation {scale})"
+            " (softmax :id :labels)]")
+    data = (torch.randn(16, 4), torch.randint(0, 3, (16,)))
+    moved = {}
+    for scale in (1.0, 0.25):
+        net = bridge.load_model(text.format(scale=scale), seed=0)
+        before = net.layer_module("a").weight.detach().clone()
+        bridge.train(net, data, epochs=1, batch_size=16, seed=0, shuffle=False,
+                     optimizer="(sgd :learning-rate 0.1)", progress=False, log=lambda *_: None)
+        moved[scale] = net.layer_module("a").weight.detach() - before
+    assert torch.allclose(moved[0.25], moved[1.0] * 0.25, atol=1e-7)
+
+
+def test_training_a_fully_frozen_network_is_refused():
+    net = bridge.load_model("[(input 4 :id :data) (linear 3 :non-trainable? true)"
+                            " (softmax :id :labels)]", seed=0)
+    with pytest.raises(bridge.TrainingError, match="every parameter of the network is frozen"):
+        bridge.train(net, (torch.randn(8, 4), torch.randint(0, 3, (8,))), progress=False,
+                     log=lambda *_: None)

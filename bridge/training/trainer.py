@@ -205,8 +205,11 @@ def train(
     data = _prepare_data(net, objective, train, validation=validation,
                          validation_split=validation_split, test=test, seed=seed,
                          device=device)
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    torch_optimizer, options = make_optimizer(optimizer, trainable)
+    groups = net.param_groups()  # frozen layers left out, :learning-attenuation applied
+    if not groups:
+        raise TrainingError("nothing to train: every parameter of the network is frozen "
+                            "(:non-trainable? or :learning-attenuation 0)")
+    torch_optimizer, options = make_optimizer(optimizer, groups)
     schedule = make_schedule(options, torch_optimizer, epochs)
     if checkpoint_dir is not None:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
@@ -339,8 +342,9 @@ def _setup_callbacks(*, checkpoint, best_file, metrics_log, plot, tensorboard, p
 def make_train_step(net, objective: Objective, optimizer: torch.optim.Optimizer, *,
                     precision: str | None, device: torch.device):
     """``step(batch) -> (outputs, loss)``: one forward pass, backward pass and optimizer
-    step, plus the center-loss update. Built once per run with every choice (DDP,
-    autocast, loss scaling) taken here, so the step itself branches on nothing."""
+    step, then Cortex's max-norm constraints and the center-loss update. Built once per
+    run with every choice (DDP, autocast, loss scaling) taken here, so the step itself
+    branches on nothing."""
     log_probabilities = bool(objective.log_leaves)
     capture = objective.capture
     input_ids = tuple(net.input_ids)
@@ -352,6 +356,7 @@ def make_train_step(net, objective: Objective, optimizer: torch.optim.Optimizer,
     stepped = [p for group in optimizer.param_groups for p in group["params"]]
     autocast, scaler = _precision(precision, device)
     centers = objective.update_centers if objective.centers else None
+    constrain = net.apply_constraints if net.has_constraints else None  # :l2-max-constraint
 
     def clear_gradients() -> None:
         for parameter in stepped:  # zero_grad(set_to_none=True), minus its per-call
@@ -364,6 +369,8 @@ def make_train_step(net, objective: Objective, optimizer: torch.optim.Optimizer,
             clear_gradients()
             value.backward()
             optimizer.step()
+            if constrain is not None:
+                constrain()
             if centers is not None:
                 centers(outputs, batch)
             return outputs, value
@@ -380,6 +387,8 @@ def make_train_step(net, objective: Objective, optimizer: torch.optim.Optimizer,
                 scaler.scale(value).backward()
                 scaler.step(optimizer)
                 scaler.update()
+            if constrain is not None:
+                constrain()
             if centers is not None:
                 centers(outputs, batch)
             return outputs, value
