@@ -88,15 +88,17 @@ def _unknown(raw: RawNode, spec: LayerSpec) -> list[str]:
 
 
 def check_keys(raw: RawNode, spec: LayerSpec, *, source: str | None,
-               strict: bool) -> list[ModelError]:
-    """Refused keys as errors; unknown keys as warnings, or as errors when ``strict``."""
+               strict: bool | None) -> list[ModelError]:
+    """Refused keys as errors; unknown keys as warnings, as errors when ``strict``, or
+    left to the caller when ``strict`` is ``None`` (a saved network, whose own check
+    names damage as damage)."""
     node = raw.node
     ident = node.get("id") if isinstance(node.get("id"), str) else None
     where = dict(line=raw.line, column=raw.column, layer_index=raw.index, layer_id=ident,
                  layer_type=spec.type)
     errors = [ModelError(f":{key}: {reason}", **where)
               for key, reason in REFUSED_KEYS.items() if key in node]
-    for reason in _unknown(raw, spec):
+    for reason in _unknown(raw, spec) if strict is not None else ():
         if strict:
             errors.append(ModelError(reason + " (refused: strict=True)", **where))
         else:

@@ -263,7 +263,7 @@ def plan_network(
     *,
     source: str | None = None,
     max_parameters: int = DEFAULT_MAX_PARAMETERS,
-    strict: bool = False,
+    strict: bool | None = False,
 ) -> Plan:
     """Check, order and size a flattened description.
 

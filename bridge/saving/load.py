@@ -216,8 +216,9 @@ def _load(source: Any, *, seed, device, dtype, max_parameters, strict: bool) -> 
         # The keys each node had in the file (parameters included; centers sit inside
         # :center-loss), before the plan adds defaults.
         written = [set(raw.node) | (set(raw.buffers) - {"centers"}) for raw in raw_nodes]
+        # In a saved network an unknown key is damage: check_complete says so.
         plan = plan_network(raw_nodes, source=name, max_parameters=max_parameters,
-                            strict=strict or saved)
+                            strict=True if strict else (None if saved else False))
         if saved:
             check_complete(plan, written, verified=verified, source=name)
         return Network(plan, seed=seed, device=device, dtype=dtype, header=header)

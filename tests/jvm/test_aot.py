@@ -73,11 +73,28 @@ def test_a_failed_compile_says_why_and_leaves_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"]
 
 
-def test_the_session_jvm_loads_what_the_checkout_holds(clojure):
-    """Classes when setup compiled them and they match; the sources otherwise."""
-    url = jvm.eval('(str (.getResource (clojure.lang.RT/baseLoader) '
-                   '"cortex/bridge__init.class"))')
-    if aot.compiled_classes() is not None:
-        assert str(ROOT / "jvm" / "classes") in url
-    else:
-        assert url in ("", None)
+def _class_url_in_a_fresh_jvm(sources: Path) -> str:
+    """Where a new JVM, started the project's way on ``sources``, finds cortex.bridge."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from bridge import jvm; print('URL=' + str(jvm.eval("
+            "'(str (.getResource (clojure.lang.RT/baseLoader) \"cortex/bridge__init.class\"))'"
+            ")))")
+    env = dict(os.environ, CORTEX_BRIDGE_JVM_SRC=str(sources))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("URL=")]
+    return line.removeprefix("URL=")
+
+
+def test_a_started_jvm_loads_matching_classes_and_ignores_stale_ones(compiled, tmp_path):
+    sources, classes = compiled
+    assert str(classes) in _class_url_in_a_fresh_jvm(sources)
+    copy = tmp_path / "src"
+    shutil.copytree(sources, copy)
+    shutil.copytree(classes, tmp_path / "classes")
+    (tmp_path / "classes" / aot.DIGEST_FILE).write_text("0" * 64)  # no longer matches
+    assert _class_url_in_a_fresh_jvm(copy) in ("", "None")  # loaded from the sources
