@@ -20,6 +20,7 @@ __all__ = [
     "TrainingError",
     "ClojureError",
     "Interrupted",
+    "AbandonedRun",
     "UnknownKeyWarning",
     "NetworkBusy",
     "format_location",
@@ -196,6 +197,12 @@ class Interrupted(KeyboardInterrupt):
     @property
     def checkpoint(self) -> str | None:
         return getattr(self.history, "checkpoint", None)
+
+
+class AbandonedRun(KeyboardInterrupt):
+    """The third Ctrl-C of a run that protects its checkpoint: stop at once and write
+    nothing (the previous checkpoint stays whole). Internal to the trainer, which turns
+    it into :class:`Interrupted`."""
 
 
 class UnknownKeyWarning(UserWarning):

@@ -16,11 +16,9 @@ import signal
 import threading
 from collections.abc import Callable
 
-__all__ = ["InterruptGuard", "Abandoned"]
+from bridge.errors import AbandonedRun
 
-
-class Abandoned(KeyboardInterrupt):
-    """The third Ctrl-C: stop now, write nothing."""
+__all__ = ["InterruptGuard"]
 
 
 class InterruptGuard:
@@ -57,7 +55,7 @@ class InterruptGuard:
             self._say("finishing the current step and writing the checkpoint; "
                       "press Ctrl-C once more to stop without it")
             return
-        raise Abandoned
+        raise AbandonedRun
 
     def __exit__(self, *exc) -> bool:
         if self._previous is not None:

@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from bridge.errors import DataError, Interrupted, TrainingError
+from bridge.errors import AbandonedRun, DataError, Interrupted, TrainingError
 from bridge.training import distributed
 from bridge.training.callbacks import (
     BatchFunction,
@@ -60,7 +60,7 @@ from bridge.training.data import (
 )
 from bridge.training.evaluation import evaluate_streams
 from bridge.training.history import History
-from bridge.training.interrupts import Abandoned, InterruptGuard
+from bridge.training.interrupts import InterruptGuard
 from bridge.training.losses import Objective
 from bridge.training.optimizers import make_optimizer, make_schedule, optimizer_edn
 from bridge.training.progress import bar_status, epoch_bar, stderr_printer
@@ -501,9 +501,9 @@ def _train_epoch(loop: _Loop, epoch: int, resumed: TrainingState,
 def _interrupted(loop: _Loop, error: KeyboardInterrupt, epoch: int, done: int, skip: int,
                  losses: BatchLosses, sizes, partial: Mapping, first_bad) -> None:
     """Ctrl-C inside an epoch: checkpoint the position reached, then raise
-    :class:`Interrupted`. A third Ctrl-C (:class:`Abandoned`) writes nothing."""
+    :class:`Interrupted`. A third Ctrl-C (:class:`AbandonedRun`) writes nothing."""
     run = loop.run
-    if isinstance(error, Abandoned):
+    if isinstance(error, AbandonedRun):
         run.history.interrupted = True
         kept = checkpoint_file(run.checkpoint) if run.checkpoint is not None else None
         run.say("stopped without writing a checkpoint"
