@@ -91,10 +91,11 @@ def _class_url_in_a_fresh_jvm(sources: Path) -> str:
 
 
 def test_a_started_jvm_loads_matching_classes_and_ignores_stale_ones(compiled, tmp_path):
-    sources, classes = compiled
-    assert str(classes) in _class_url_in_a_fresh_jvm(sources)
-    copy = tmp_path / "src"
+    sources, classes = compiled  # (another test leaves the fixture's digest stale)
+    copy, copied = tmp_path / "src", tmp_path / "classes"
     shutil.copytree(sources, copy)
-    shutil.copytree(classes, tmp_path / "classes")
-    (tmp_path / "classes" / aot.DIGEST_FILE).write_text("0" * 64)  # no longer matches
+    shutil.copytree(classes, copied)
+    (copied / aot.DIGEST_FILE).write_text(aot.sources_digest(copy))  # matching classes
+    assert str(copied) in _class_url_in_a_fresh_jvm(copy)
+    (copied / aot.DIGEST_FILE).write_text("0" * 64)  # no longer matches
     assert _class_url_in_a_fresh_jvm(copy) in ("", "None")  # loaded from the sources
