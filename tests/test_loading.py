@@ -487,3 +487,20 @@ def test_every_layer_type_reloads_strictly_without_the_checksum(text, encoding):
     net = bridge.load_model(text, seed=0)
     again = bridge.network_from_edn(network_to_edn(net, encoding=encoding, checksum=False))
     assert _same_parameters(net, again)
+
+
+def test_a_large_checksummed_file_takes_the_payload_path_and_is_verified(tmp_path):
+    from bridge.edn.payloads import MIN_PAYLOAD
+
+    net = bridge.load_model("[(input 200) (linear 100)]", seed=0)
+    path = tmp_path / "big.edn"
+    bridge.save_network(net, path)
+    data = path.read_bytes()
+    assert len(data) > MIN_PAYLOAD
+    assert _same_parameters(net, bridge.load_network(path))
+    middle = data.index(b':data "') + 50_000  # inside the weights' base64
+    damaged = bytearray(data)
+    damaged[middle:middle + 4] = b"AAAA" if damaged[middle:middle + 4] != b"AAAA" else b"BBBB"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ModelError, match="damaged"):
+        bridge.load_network(path)
