@@ -312,6 +312,14 @@ def test_one_samples_activations_count_against_the_limit():
         == 20_000_000
 
 
+def test_an_orthogonal_initialisations_square_matrix_counts_against_the_limit():
+    text = "[(input 100000) (linear 1 :weights {:initialization {:type :orthogonal}})]"
+    with pytest.raises(ModelError, match=r"more than 1,000,000,000 values .*10,000,200,002"):
+        bridge.load_model(text)  # 100,001 parameters, but QR of a 100,000² matrix
+    small = "[(input 10) (linear 3 :weights {:initialization {:type :orthogonal}})]"
+    assert bridge.load_model(small, max_parameters=200).parameter_count == 33
+
+
 def test_inline_integers_too_large_for_floats_are_model_errors():
     with pytest.raises(ModelError, match=r"layer 2: :bias holds an integer too large"):
         bridge.load_model("[(input 2) (linear 1 :bias [" + "9" * 400 + "])]")

@@ -245,6 +245,22 @@ def _add_center_shapes(planned, raws, shapes, problems, budget) -> list[PlannedL
     return result
 
 
+def _initialization_elements(raw: RawNode, param_shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """Values an initialisation scheme draws beyond the parameter itself: ``:orthogonal``
+    takes the QR of a fan-in x fan-in matrix (initializers.py)."""
+    count = 0
+    for name, shape in param_shapes.items():
+        options = raw.node.get(name)
+        if name in raw.buffers or not isinstance(options, Mapping):
+            continue
+        scheme = options.get("initialization")
+        kind = scheme.get("type") if isinstance(scheme, Mapping) else None
+        kind = kind.full if isinstance(kind, Keyword) else kind
+        if kind == "orthogonal" and len(shape) >= 2:
+            count += math.prod(shape[1:]) ** 2
+    return count
+
+
 def plan_network(
     raw_nodes: list[RawNode],
     *,
@@ -316,6 +332,7 @@ def plan_network(
             break
         try:
             working += output.size + working_elements(spec.type, context)
+            working += _initialization_elements(raw, param_shapes)
         except (ModelError, ValueError, ArithmeticError, KeyError, TypeError) as error:
             problems.append(_error(raw, f"cannot size this layer's buffers: {error}"))
             break
