@@ -512,3 +512,14 @@ def test_a_large_checksummed_file_takes_the_payload_path_and_is_verified(tmp_pat
     path.write_bytes(bytes(damaged))
     with pytest.raises(ModelError, match="damaged"):
         bridge.load_network(path)
+
+
+def test_sizes_multiplied_past_printable_ints_are_model_errors():
+    huge = "9" * 4000
+    with pytest.raises(ModelError, match=r"more than 1,000,000,000 values \(parameters, "
+                                         r"buffers and the activations of one sample: about "
+                                         r"10\^\d{4} up to this layer\)"):
+        bridge.load_model(f"[(input 2 2 1) (max-pooling 1 {huge} {huge})]")
+    with pytest.raises(ModelError, match="declares more values than any memory holds"):
+        bridge.load_model("[(input 2) (linear 1 :bias #cortex-bridge/tensor {:dtype :float32 "
+                          f":shape [{huge} {huge}] :data \"\" :crc32 0}})]")

@@ -212,6 +212,8 @@ def decode_tensor(value: Any, *, max_elements: int | None = None) -> torch.Tenso
                          f"Received: {_show_shape(shape)}")
     shape = tuple(shape)
     count = math.prod(shape)
+    if count >= 2**62:  # (and too long to print: Python caps int printing at 4,300 digits)
+        raise ModelError(f"{_WHAT} :shape declares more values than any memory holds")
     if max_elements is not None and count > max_elements:
         raise ModelError(f"{_WHAT} :shape {_show_shape(shape)} declares {count:,} values, "
                          f"over the limit of {max_elements:,}")

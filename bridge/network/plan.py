@@ -31,7 +31,7 @@ from bridge.description.normalize import PARAMETER_KEYS, RawNode, take_parameter
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
-from bridge.layers._checks import working_elements
+from bridge.layers._checks import count_text, working_elements
 from bridge.layers.registry import BuildContext, LayerSpec, get_spec
 
 __all__ = ["PlannedLayer", "Plan", "plan_network", "DEFAULT_MAX_PARAMETERS"]
@@ -326,9 +326,9 @@ def plan_network(
         total += layer.parameter_count
         if total > max_parameters:
             problems.append(layer.error(
-                f"the network would have more than {max_parameters:,} parameters "
-                f"(this layer alone has {layer.parameter_count:,}); raise max_parameters "
-                "if that is really meant"))
+                f"the network would have more than {count_text(max_parameters)} parameters "
+                f"(this layer alone has {count_text(layer.parameter_count)}); raise "
+                "max_parameters if that is really meant"))
             break
         try:
             working += output.size + working_elements(spec.type, context)
@@ -338,9 +338,10 @@ def plan_network(
             break
         if total + working > max_parameters:
             problems.append(layer.error(
-                f"the network would hold more than {max_parameters:,} values (parameters, "
-                f"buffers and the activations of one sample: {total + working:,} up to this "
-                "layer); raise max_parameters if that is really meant"))
+                f"the network would hold more than {count_text(max_parameters)} values "
+                "(parameters, buffers and the activations of one sample: "
+                f"{count_text(total + working)} up to this layer); raise max_parameters if "
+                "that is really meant"))
             break
         shapes[node["id"]] = output
         planned.append(layer)
