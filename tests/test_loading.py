@@ -354,6 +354,14 @@ def test_an_unexpected_failure_is_still_a_model_error(monkeypatch):
     with pytest.raises(ModelError, match="internal error while loading: RuntimeError: a bug"):
         bridge.load_model(MLP)
 
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(load, "plan_network", exhausted)
+    with pytest.raises(ModelError, match=r"not enough memory to build the network \(within "
+                                         r"max_parameters=1,000,000,000\)"):
+        bridge.load_model(MLP)
+
 
 # --- saved networks: every parameter present, only known keys, whole-file checksum -------
 
