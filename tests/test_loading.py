@@ -311,6 +311,14 @@ def test_one_samples_activations_count_against_the_limit():
         == 20_000_000
 
 
+def test_an_orthogonal_initialisations_square_matrix_counts_against_the_limit():
+    text = "[(input 100000) (linear 1 :weights {:initialization {:type :orthogonal}})]"
+    with pytest.raises(ModelError, match=r"more than 1,000,000,000 values .*10,000,200,002"):
+        bridge.load_model(text)  # 100,001 parameters, but QR of a 100,000² matrix
+    small = "[(input 10) (linear 3 :weights {:initialization {:type :orthogonal}})]"
+    assert bridge.load_model(small, max_parameters=200).parameter_count == 33
+
+
 def test_inline_integers_too_large_for_floats_are_model_errors():
     with pytest.raises(ModelError, match=r"layer 2: :bias holds an integer too large"):
         bridge.load_model("[(input 2) (linear 1 :bias [" + "9" * 400 + "])]")
@@ -343,6 +351,14 @@ def test_an_unexpected_failure_is_still_a_model_error(monkeypatch):
 
     monkeypatch.setattr(load, "plan_network", broken)
     with pytest.raises(ModelError, match="internal error while loading: RuntimeError: a bug"):
+        bridge.load_model(MLP)
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(load, "plan_network", exhausted)
+    with pytest.raises(ModelError, match=r"not enough memory to build the network \(within "
+                                         r"max_parameters=1,000,000,000\)"):
         bridge.load_model(MLP)
 
 
@@ -487,3 +503,31 @@ def test_every_layer_type_reloads_strictly_without_the_checksum(text, encoding):
     net = bridge.load_model(text, seed=0)
     again = bridge.network_from_edn(network_to_edn(net, encoding=encoding, checksum=False))
     assert _same_parameters(net, again)
+
+
+def test_a_large_checksummed_file_takes_the_payload_path_and_is_verified(tmp_path):
+    from bridge.edn.payloads import MIN_PAYLOAD
+
+    net = bridge.load_model("[(input 200) (linear 100)]", seed=0)
+    path = tmp_path / "big.edn"
+    bridge.save_network(net, path)
+    data = path.read_bytes()
+    assert len(data) > MIN_PAYLOAD
+    assert _same_parameters(net, bridge.load_network(path))
+    middle = data.index(b':data "') + 50_000  # inside the weights' base64
+    damaged = bytearray(data)
+    damaged[middle:middle + 4] = b"AAAA" if damaged[middle:middle + 4] != b"AAAA" else b"BBBB"
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ModelError, match="damaged"):
+        bridge.load_network(path)
+
+
+def test_sizes_multiplied_past_printable_ints_are_model_errors():
+    huge = "9" * 4000
+    with pytest.raises(ModelError, match=r"more than 1,000,000,000 values \(parameters, "
+                                         r"buffers and the activations of one sample: about "
+                                         r"10\^\d{4} up to this layer\)"):
+        bridge.load_model(f"[(input 2 2 1) (max-pooling 1 {huge} {huge})]")
+    with pytest.raises(ModelError, match="declares more values than any memory holds"):
+        bridge.load_model("[(input 2) (linear 1 :bias #cortex-bridge/tensor {:dtype :float32 "
+                          f":shape [{huge} {huge}] :data \"\" :crc32 0}})]")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -104,9 +105,9 @@ def flatten_description(data: Any) -> list[RawNode]:
             here = where
         if isinstance(form, EdnList):
             produced = _call(form, here)
-            stack.extend((item, depth + 1, here) for item in reversed(produced))
+            stack.extend(zip(reversed(produced), repeat(depth + 1), repeat(here)))
         elif isinstance(form, list | tuple):
-            stack.extend((item, depth + 1, here) for item in reversed(form))
+            stack.extend(zip(reversed(form), repeat(depth + 1), repeat(here)))
         elif isinstance(form, Mapping):
             raw.append(_node_from_map(form, len(raw) + 1, here))
         else:

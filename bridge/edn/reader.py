@@ -79,6 +79,7 @@ _STRING_WITH_ESCAPES = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _ESCAPE = re.compile(r"\\(?:([tnrbf\"\\])|u([0-9A-Fa-f]{4})|([0-7]{1,3})|(.))", re.S)
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_HEX = re.compile("[0-9A-Fa-f]+")
 _CHAR_NAMES = {"newline": "\n", "space": " ", "tab": "\t", "backspace": "\b",
                "formfeed": "\f", "return": "\r"}
 # One shared object each, as Clojure's boxed constants: #{##NaN ##NaN} is a duplicate.
@@ -429,7 +430,7 @@ class _Reader:
             return Char(token)
         if token in _CHAR_NAMES:
             return Char(_CHAR_NAMES[token])
-        if token[0] == "u" and len(token) == 5 and _is_hex(token[1:]):
+        if token[0] == "u" and len(token) == 5 and _HEX.fullmatch(token, 1):
             code = int(token[1:], 16)
             if 0xD800 <= code <= 0xDFFF:
                 raise self.error(f"Invalid character constant: \\{token} (a surrogate)", pos)
@@ -640,10 +641,6 @@ class _Reader:
         value = Vector(items)
         value.line, value.column = self.where(pos)
         return value
-
-
-def _is_hex(digits: str) -> bool:
-    return all(c in "0123456789abcdefABCDEF" for c in digits)
 
 
 def _namespaced(key, namespace: str):

@@ -16,6 +16,12 @@ vector of non-negative integers); the element count against ``max_elements``; th
 of the base64 text against what the shape needs (so a cut file is "truncated" and a
 shape bomb is refused before anything is allocated); the base64 alphabet; the checksum.
 
+What ``:crc32`` does not cover: it is the CRC of the raw bytes, so a damaged ``:dtype``
+of the same width (``:bfloat16`` read as ``:float16``) or a ``:shape`` with the same
+element count passes it. A saved network's whole-file checksum (``:cortex-bridge/crc32``
+in its header, :mod:`bridge.saving.integrity`) covers those bytes too; the layer's own
+shape check catches a wrong shape.
+
 The ``:vector`` encoding writes the same values as nested EDN vectors that any reader
 takes (floats as the exact double each value equals; NaN payloads are not kept there).
 
@@ -206,6 +212,8 @@ def decode_tensor(value: Any, *, max_elements: int | None = None) -> torch.Tenso
                          f"Received: {_show_shape(shape)}")
     shape = tuple(shape)
     count = math.prod(shape)
+    if count >= 2**62:  # (and too long to print: Python caps int printing at 4,300 digits)
+        raise ModelError(f"{_WHAT} :shape declares more values than any memory holds")
     if max_elements is not None and count > max_elements:
         raise ModelError(f"{_WHAT} :shape {_show_shape(shape)} declares {count:,} values, "
                          f"over the limit of {max_elements:,}")

@@ -12,7 +12,7 @@ from typing import Any
 from bridge.edn.types import Keyword
 
 __all__ = ["keyword_name", "positive_int", "non_negative_int", "number_in", "one_of", "show",
-           "register_working_elements", "working_elements"]
+           "register_working_elements", "working_elements", "count_text"]
 
 # Layer type → fn(BuildContext) -> the values its module allocates when built beyond its
 # parameters and its output (precomputed buffers). The plan counts them against the
@@ -50,6 +50,14 @@ def show(value: Any) -> str:
     if isinstance(value, str) and not isinstance(value, Keyword):
         return f'"{value}"'
     return str(value)
+
+
+def count_text(count: int) -> str:
+    """``1,234,567`` — or, for a count with hundreds of digits (sizes multiplied out of
+    absurd inputs), ``about 10^N``: Python refuses to print ints past 4,300 digits."""
+    if count.bit_length() <= 200:
+        return f"{count:,}"
+    return f"about 10^{int(count.bit_length() * 0.30103)}"
 
 
 def _is_int(value: Any) -> bool:

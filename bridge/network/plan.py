@@ -32,7 +32,7 @@ from bridge.description.normalize import PARAMETER_KEYS, RawNode, take_parameter
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
-from bridge.layers._checks import working_elements
+from bridge.layers._checks import count_text, working_elements
 from bridge.layers.registry import BuildContext, LayerSpec, get_spec
 from bridge.network.keys import check_keys
 from bridge.network.settings import setting_problems
@@ -258,6 +258,22 @@ def _name_and_link(raw_nodes: list[RawNode], source):
     return ordered, isolated
 
 
+def _initialization_elements(raw: RawNode, param_shapes: Mapping[str, tuple[int, ...]]) -> int:
+    """Values an initialisation scheme draws beyond the parameter itself: ``:orthogonal``
+    takes the QR of a fan-in x fan-in matrix (initializers.py)."""
+    count = 0
+    for name, shape in param_shapes.items():
+        options = raw.node.get(name)
+        if name in raw.buffers or not isinstance(options, Mapping):
+            continue
+        scheme = options.get("initialization")
+        kind = scheme.get("type") if isinstance(scheme, Mapping) else None
+        kind = kind.full if isinstance(kind, Keyword) else kind
+        if kind == "orthogonal" and len(shape) >= 2:
+            count += math.prod(shape[1:]) ** 2
+    return count
+
+
 def plan_network(
     raw_nodes: list[RawNode],
     *,
@@ -332,20 +348,22 @@ def plan_network(
         total += layer.parameter_count
         if total > max_parameters:
             problems.append(layer.error(
-                f"the network would have more than {max_parameters:,} parameters "
-                f"(this layer alone has {layer.parameter_count:,}); raise max_parameters "
-                "if that is really meant"))
+                f"the network would have more than {count_text(max_parameters)} parameters "
+                f"(this layer alone has {count_text(layer.parameter_count)}); raise "
+                "max_parameters if that is really meant"))
             break
         try:
             working += output.size + working_elements(spec.type, context)
+            working += _initialization_elements(raw, param_shapes)
         except (ModelError, ValueError, ArithmeticError, KeyError, TypeError) as error:
             problems.append(_error(raw, f"cannot size this layer's buffers: {error}"))
             break
         if total + working > max_parameters:
             problems.append(layer.error(
-                f"the network would hold more than {max_parameters:,} values (parameters, "
-                f"buffers and the activations of one sample: {total + working:,} up to this "
-                "layer); raise max_parameters if that is really meant"))
+                f"the network would hold more than {count_text(max_parameters)} values "
+                "(parameters, buffers and the activations of one sample: "
+                f"{count_text(total + working)} up to this layer); raise max_parameters if "
+                "that is really meant"))
             break
         shapes[node["id"]] = output
         planned.append(layer)

@@ -31,11 +31,12 @@ from bridge.saving.format import CHECKSUM_KEY, HEADER_ORDER, WRITTEN_BY_KEYS
 __all__ = ["ChecksumSlot", "fill_checksum", "verify_checksum", "written_by_bridge",
            "check_header_keys", "check_complete", "NODE_KEYS_ANY_LAYER"]
 
-#: Keys any layer may carry in a saved file besides its type's own: Cortex's and the
-#: trainer's per-layer settings.
+#: Keys any layer may carry in a saved file besides its type's own (cortex-spec §1):
+#: identity, loss keys, and training settings.
 NODE_KEYS_ANY_LAYER = frozenset({
-    "type", "id", "parents", "loss", "center-loss", "non-trainable?",
-    "learning-attenuation", "l1-regularization", "l2-regularization", "frozen",
+    "type", "id", "parents", "loss", "l1-regularization", "l2-regularization",
+    "center-loss", "censor-loss", "mse-loss", "softmax-loss", "yolo2",
+    "learning-attenuation", "non-trainable?", "l2-max-constraint",
 })
 # Keys Cortex's constructors may leave on a node that its checks need not read:
 # (input 784) carries a stray :width, as in Cortex; a Gaussian dropout keeps a

@@ -196,6 +196,10 @@ def load_model(
         raise
     except Exception as error:  # noqa: BLE001 - the last resort; each known cause is fixed
         where = f" {name}" if name else ""
+        if isinstance(error, MemoryError) or "alloc" in str(error):  # torch's RuntimeError
+            raise ModelError(f"not enough memory to build the network{where} (within "
+                             f"max_parameters={max_parameters:,}): {str(error)[:300]}",
+                             source=name) from error
         raise ModelError(f"internal error while loading{where}: {type(error).__name__}: "
                          f"{str(error)[:500]}", source=name) from error
 

@@ -19,6 +19,10 @@ A saved network reads::
 With ``encoding="vector"`` parameters are nested EDN vectors in Cortex's layout (linear
 ``[out in]``, convolution ``[K C·k·k]``), readable by any EDN reader and by Cortex's own
 builders. Both encodings are bit-exact. :func:`bridge.load_model` reads either back.
+
+``:cortex-bridge/crc32`` (written unless ``checksum=False``) is the CRC-32 of every other
+byte of the file; loading refuses a file whose bytes do not match it, so no damage to a
+number, key or option goes unnoticed (see :mod:`bridge.saving.integrity`).
 """
 
 from __future__ import annotations

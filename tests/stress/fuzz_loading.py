@@ -9,8 +9,8 @@ slice, ``tests/test_fuzz_slice.py``). Each case comes from one integer seed (see
 time limit (``--limit``, default 60 s, after which it counts as ``timeout``) and
 a memory ceiling (``--memory-gb``); cases over ``--slow`` seconds (default 5) are
 counted and listed. Prints the counts by outcome and the seeds of every bad one
-(``other-exception``, ``internal-error``, ``loaded-different``, ``loaded-options`` on a checksummed file,
-slow cases); exits 1 when there is any.
+(``other-exception``, ``internal-error``, ``loaded-different``, ``loaded-options`` on a
+checksummed file, slow cases); exits 1 when there is any.
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ def _worker(args) -> tuple[Counter, list, float]:
             if elapsed > slow:
                 counts["over-slow"] += 1
             bad_options = outcome == "loaded-options" and "/crc" in case.network
-            if (outcome in ("other-exception", "internal-error", "loaded-different", "timeout") or bad_options
-                    or elapsed > slow):
+            if (outcome in ("other-exception", "internal-error", "loaded-different", "timeout")
+                    or bad_options or elapsed > slow):
                 bad.append((seed, outcome, round(elapsed, 2), case.kind, case.network,
                             case.note[:400]))
     return counts, bad, slowest
