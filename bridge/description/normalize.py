@@ -12,11 +12,10 @@ holds only options.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-import sys
 
 import numpy as np
 

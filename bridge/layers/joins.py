@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bridge.description.shapes import Shape
 from bridge.description.constructors import CallForm
+from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, one_of
 from bridge.layers.registry import LayerSpec, register
@@ -133,7 +133,8 @@ JOIN = register(
                                tuple(shape.size for shape in ctx.input_shapes)),
         parents=(1, None),
         defaults={"operation": Keyword("+")},
-        call_forms=(CallForm("join", examples=("(join)", "(join :parents [:a :b] :operation :*)")),),
+        call_forms=(CallForm("join",
+                             examples=("(join)", "(join :parents [:a :b] :operation :*)")),),
         validate=lambda node: one_of(node, "operation", JOIN_OPERATIONS),
     )
 )

@@ -58,8 +58,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bridge.description.shapes import Shape
 from bridge.description.constructors import CallForm, merge, no_positional
+from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, number_in, one_of, positive_int, show
 from bridge.layers.registry import LayerSpec, ParamSpec, register

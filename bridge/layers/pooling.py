@@ -42,10 +42,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bridge.description.constructors import CallForm
 from bridge.description.shapes import Shape, window_output_size
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, one_of, register_working_elements
-from bridge.description.constructors import CallForm
 from bridge.layers.convolutional import (
     complete_window,
     square_window,
