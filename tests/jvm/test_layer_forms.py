@@ -5,6 +5,9 @@ registered in Python reach Clojure through ``(cortex.nn.layers/layer :name …)`
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 from torch import nn
 
@@ -14,6 +17,7 @@ from bridge.description.constructors import CONSTRUCTORS
 from bridge.description.normalize import flatten_description
 from bridge.edn import loads
 from bridge.edn.types import Keyword
+from bridge.jvm import classpath
 from bridge.layers.registry import LAYER_TYPES, unregister
 
 
@@ -71,7 +75,7 @@ def test_every_registry_call_form_has_a_clojure_var(clojure):
 def test_each_example_gives_the_same_maps_in_python_and_clojure(clojure):
     jvm.require("cortex.nn.layers")
     checked, differ = 0, []
-    for name, form in builtin_forms():
+    for _name, form in builtin_forms():
         if form.python_only:
             continue
         for example in form.call_examples():
@@ -98,3 +102,17 @@ def test_a_type_registered_in_python_is_callable_from_clojure(clojure):
         unregister("gelu")
     with pytest.raises(bridge.ClojureError, match="no call form"):
         jvm.eval("(cortex.nn.layers/layer :gelu)")
+
+
+def test_the_door_works_in_a_plain_jvm_without_python():
+    cp = os.pathsep.join([str(classpath.project_sources()), *classpath.clojure_classpath()])
+    code = ("(require 'cortex.nn.layers) "
+            "(prn (cortex.nn.layers/layer :my.ns/gated :size 4)) "
+            "(prn (try (cortex.nn.layers/layer :linear->gelu 3) "
+            "(catch clojure.lang.ExceptionInfo e (ex-message e))))")
+    result = subprocess.run(["java", "-cp", cp, "clojure.main", "-e", code],
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = result.stdout.strip().splitlines()
+    assert first == "[{:type :my.ns/gated, :size 4}]"
+    assert "only inside Python" in second
