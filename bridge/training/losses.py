@@ -40,6 +40,16 @@ regulariser is added to the loss, never put in its place. For a multi-channel so
 the value is summed over the per-pixel groups (Cortex reported one −log over all
 pixels; the gradient p − t is the same).
 
+Why :center-loss is not one module's: its centers are network *state* (a ``[classes,
+features]`` tensor on the layer, counted, saved and loaded with the parameters), while
+its term and update are training's. So each stage that handles state touches it:
+``description/normalize.py`` takes inline ``:centers`` out of the option map (as it
+takes ``:weights``), ``network/plan.py`` sizes them from the label stream (which may name
+another layer or a data stream, so no LayerSpec can), ``network/module.py`` holds them,
+``saving/save.py`` writes them back inside ``:center-loss``; this module owns the term,
+its defaults (``CENTER_DEFAULTS``) and the update. It belongs to no layer type: any
+layer may carry it, so it is a training key (``network/keys.py``), not a LayerSpec.
+
 Softmax-loss is computed from log-probabilities the softmax layer returns stably from
 its input (``Network.outputs(..., log_probabilities=True)``), never as ``log(p)``.
 """
