@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from bridge.description.constructors import CONSTRUCTORS, register_constructor
+from bridge.description.constructors import CallForm
 from bridge.description.shapes import Shape
-from bridge.layers.registry import LAYER_TYPES, BuildContext, LayerSpec, ParamSpec, register
+from bridge.layers.registry import BuildContext, LayerSpec, ParamSpec, register
 
 __all__ = ["register_layer"]
 
@@ -65,6 +65,9 @@ def register_layer(
     default_loss: str = "mse-loss",
     replace: bool = False,
     optional: tuple[str, ...] = (),
+    call_forms: Iterable[CallForm] | None = None,
+    linear_composite: bool = False,
+    init_activation: str | None = None,
 ) -> LayerSpec:
     """Add the layer type ``name`` (``"my.ns/gated"``; written ``:my.ns/gated`` in EDN).
 
@@ -83,6 +86,13 @@ def register_layer(
         replace: allow replacing an existing type of the same name.
         optional: other node keys the layer reads; a key that is none of ``required``,
             ``defaults``, ``params`` and these draws an ``UnknownKeyWarning``.
+        call_forms: how model files call it, as
+            :class:`~bridge.description.constructors.CallForm` entries; by default
+            ``(my.ns/gated & kvs)`` and the short ``(gated & kvs)`` (keyword options only,
+            with ``defaults`` written in), unless another type holds the short name.
+        linear_composite: an activation: ``(linear->gated n & kvs)`` too.
+        init_activation: for an activation, how a linear or convolution just before it
+            initialises its weights (``"relu"`` or ``"xavier"``), as in ``LayerSpec``.
 
     Returns:
         The registered spec.
@@ -103,18 +113,7 @@ def register_layer(
         spec = LayerSpec(name, infer_shape=output_shape or _same_shape, build=builder,
                          params=param_specs, defaults=dict(defaults or {}), required=required,
                          parents=parents, default_loss=default_loss,
-                         summary=f"user layer {name}", optional=tuple(optional))
-    if name in LAYER_TYPES and not replace:
-        raise ValueError(f"layer type :{name} is already registered; pass replace=True")
-    register(spec, replace=replace)
-
-    def construct(args: list, kvs: dict) -> list[dict]:
-        if args:
-            raise ValueError(f"({name} …) takes keyword options only")
-        return [{"type": name, **kvs}]
-
-    register_constructor(name, construct)
-    short = name.rpartition("/")[2]
-    if short not in CONSTRUCTORS:
-        register_constructor(short, construct)
-    return spec
+                         optional=tuple(optional), linear_composite=linear_composite,
+                         init_activation=init_activation,
+                         call_forms=None if call_forms is None else tuple(call_forms))
+    return register(spec, replace=replace)

@@ -100,9 +100,4 @@ def test_a_user_layer_declares_its_optional_keys():
         with pytest.warns(UnknownKeyWarning, match=":fcator"):
             bridge.load_model("[(input 2) (test.keys/scaler :fcator 3)]")
     finally:
-        unregister("test.keys/scaler")
-        from bridge.description.constructors import CONSTRUCTORS
-
-        mine = CONSTRUCTORS.pop("test.keys/scaler", None)
-        if CONSTRUCTORS.get("scaler") is mine:
-            CONSTRUCTORS.pop("scaler")
+        unregister("test.keys/scaler")  # its call forms go with it

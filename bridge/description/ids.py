@@ -29,15 +29,22 @@ layer before it (Cortex would, and then fail to size it). A layer connected to n
 
 from __future__ import annotations
 
-from torch import nn
+import functools
 
 from bridge.description.normalize import RawNode
 from bridge.errors import ModelError
 
 __all__ = ["assign_ids", "id_problem", "graph_order", "link_parents"]
 
-# Names a torch ModuleDict key may not take: they are attributes of the container.
-_RESERVED = frozenset(name for name in dir(nn.ModuleDict) if not name.startswith("__"))
+
+
+@functools.cache
+def _reserved() -> frozenset[str]:
+    """Names a torch ModuleDict key may not take: they are attributes of the container.
+    (Asked of torch when first needed, so reading a description needs no torch.)"""
+    from torch import nn
+
+    return frozenset(name for name in dir(nn.ModuleDict) if not name.startswith("__"))
 
 
 def id_problem(ident: str) -> str | None:
@@ -46,7 +53,7 @@ def id_problem(ident: str) -> str | None:
         return "a layer id may not be empty"
     if "." in ident:
         return f"a layer id may not contain '.' (torch uses it for nesting). Received: :{ident}"
-    if ident in _RESERVED:
+    if ident in _reserved():
         return f"the layer id :{ident} is reserved by torch.nn.ModuleDict; choose another"
     return None
 

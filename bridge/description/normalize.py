@@ -12,26 +12,31 @@ holds only options.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
 import numpy as np
-import torch
 
-from bridge.description.constructors import (
-    CONSTRUCTORS,
-    ConstructorError,
-    split_args,
-)
+from bridge.description import constructors
+from bridge.description.constructors import ConstructorError, split_args
 from bridge.edn.types import EdnList, Keyword, Symbol, position
 from bridge.errors import ModelError
 
-__all__ = ["RawNode", "flatten_description", "PARAMETER_KEYS", "option_map", "take_parameter"]
+__all__ = ["RawNode", "flatten_description", "parameter_keys", "option_map", "take_parameter"]
 
-# Node keys that name a parameter (cortex-spec §2.4); centers live under :center-loss.
-PARAMETER_KEYS = ("weights", "bias", "scale", "means", "variances", "neg-scale")
+
+def parameter_keys(layer_type: str) -> tuple[str, ...]:
+    """Node keys whose values are a parameter's (cortex-spec §2.4), from the registry: the
+    type's own parameter names, and any other type's that are not one of its options (so
+    ``(relu :weights [[…]])`` is caught as values without a parameter). Centers live
+    under ``:center-loss``."""
+    own = constructors.parameter_names(layer_type)
+    options = constructors.option_keys(layer_type)
+    return own + tuple(n for n in constructors.parameter_names()
+                       if n not in own and n not in options)
 
 # A description nested deeper than this is certainly a mistake (or an attack).
 MAX_NESTING = 1000
@@ -129,21 +134,22 @@ def _call(form: EdnList, here) -> list:
         name = _layer_name(form[0]).strip()
     except ModelError as error:
         raise error.with_context(line=line, column=column) from None
-    constructor = CONSTRUCTORS.get(name)
+    constructor = constructors.lookup(name)
     if constructor is None:
         from difflib import get_close_matches
 
-        close = get_close_matches(name, list(CONSTRUCTORS), n=3, cutoff=0.6)
+        known = list(constructors.CONSTRUCTORS)
+        close = get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
         raise ModelError(
             f"unknown layer constructor ({form[0]} …).{hint} Known constructors: "
-            + " ".join(sorted(CONSTRUCTORS)),
+            + " ".join(sorted(known)),
             line=line,
             column=column,
         )
     try:
         args, kvs = split_args(name, list(form[1:]))
-        produced = constructor(args, kvs)
+        produced = constructor.call(args, kvs)
     except ConstructorError as error:
         raise ModelError(str(error), line=line, column=column) from None
     except (TypeError, ValueError, ArithmeticError) as error:
@@ -211,7 +217,7 @@ def _tidy(raw: RawNode) -> None:
                 f"Received: :parents {_show(parents)}"
             )
         node["parents"] = [p.full for p in parents]
-    for name in PARAMETER_KEYS:
+    for name in parameter_keys(node["type"]):
         if name in node:
             take_parameter(raw, name)
     if isinstance(node.get("center-loss"), Mapping):
@@ -249,7 +255,8 @@ def take_parameter(raw: RawNode, name: str) -> None:
 def _buffer_value(value, name: str):
     """Inline values stay as read (nested vectors, a tensor or an array) until the
     network knows the shape they must have; only obvious mistakes are caught here."""
-    if isinstance(value, torch.Tensor | np.ndarray):
+    torch = sys.modules.get("torch")  # a tensor can only come from an imported torch
+    if isinstance(value, np.ndarray) or (torch is not None and isinstance(value, torch.Tensor)):
         return value
     if isinstance(value, list | tuple) and not isinstance(value, EdnList | str):
         try:  # what the network does with them later; here only to catch what overflows

@@ -290,6 +290,23 @@ def release(handle) -> bool:
         return _handles.pop(int(handle), None) is not None
 
 
+def construct_layer(name, args_text) -> str:
+    """The maps of the call form ``(name args…)``, as EDN, from the layer registry
+    (``cortex.nn.layers/layer``): a type registered in Python is called the same way
+    from Clojure as in a model file."""
+    from bridge.description.constructors import CONSTRUCTORS, lookup, split_args
+
+    name = str(name)
+    form = lookup(name) or lookup(name.rpartition("/")[2])
+    if form is None:
+        raise ValueError(f"no call form ({name} …) is registered; known: "
+                         + " ".join(sorted(CONSTRUCTORS)))
+    args, kvs = split_args(form.name, list(_read(args_text)))
+    nodes = form.call(args, kvs)
+    return _edn([{_kw(k): (_kw(v) if k == "type" and isinstance(v, str) else v)
+                  for k, v in node.items()} for node in nodes])
+
+
 def echo(value):
     """Returns its argument (for measuring the cost of one call)."""
     return value
@@ -318,6 +335,7 @@ ENTRY_POINTS: dict[str, Callable] = {
     "save": save,
     "network-edn": network_edn,
     "release": release,
+    "construct-layer": construct_layer,
     "echo": echo,
     "raise-error": raise_error,
 }

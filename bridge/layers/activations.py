@@ -1,7 +1,10 @@
 """Element-wise activations: ``:relu :logistic :tanh :swish :selu :prelu``
 (cortex-spec §1.7, ``layers.clj:199-282``).
 
-EDN spellings: ``(relu)``, ``(layers/tanh :id :t)``, ``(nn/relu)``, ``{:type :relu}``.
+EDN spellings: ``(relu)``, ``(layers/tanh :id :t)``, ``(nn/relu)``, ``{:type :relu}``, and
+``(linear->relu 10)`` for all but prelu (``linear_composite``). Adding an activation is
+one ``_activation(...)`` line here, or one ``bridge.register_layer(...,
+linear_composite=True)`` call outside.
 
 Shape: unchanged. Only ``:prelu`` has a parameter: ``:neg-scale``, one slope per
 channel when the input has C > 1 channels, else one per element; initialised to 0.25.
@@ -48,7 +51,8 @@ def _prelu_count(ctx) -> tuple[int]:
     return (shape.channels if shape.channels > 1 else shape.size,)
 
 
-def _activation(type_name, module_factory, *, init_activation, summary):
+def _activation(type_name, module_factory, *, init_activation):
+    """An element-wise activation: ``(name & kvs)`` and ``(linear->name n & kvs)``."""
     return register(
         LayerSpec(
             type_name,
@@ -56,17 +60,17 @@ def _activation(type_name, module_factory, *, init_activation, summary):
             build=lambda ctx: module_factory(),
             init_activation=init_activation,
             flat_ok=True,
-            summary=summary,
+            linear_composite=True,
         )
     )
 
 
-RELU = _activation("relu", nn.ReLU, init_activation="relu", summary="max(x, 0)")
-LOGISTIC = _activation("logistic", nn.Sigmoid, init_activation="xavier", summary="1/(1+e^-x)")
-TANH = _activation("tanh", nn.Tanh, init_activation="xavier", summary="tanh x")
-SWISH = _activation("swish", nn.SiLU, init_activation="relu", summary="x·σ(x)")
-# λ = 1.0507009873554805, α = 1.6732632423543772 — the constants of nn.SELU too.
-SELU = _activation("selu", nn.SELU, init_activation="xavier", summary="λx, or λα(eˣ−1) below 0")
+RELU = _activation("relu", nn.ReLU, init_activation="relu")  # max(x, 0)
+LOGISTIC = _activation("logistic", nn.Sigmoid, init_activation="xavier")  # 1/(1+e^-x)
+TANH = _activation("tanh", nn.Tanh, init_activation="xavier")
+SWISH = _activation("swish", nn.SiLU, init_activation="relu")  # x·σ(x)
+# λx, or λα(eˣ−1) below 0; λ = 1.0507009873554805, α = 1.6732632423543772, nn.SELU's too.
+SELU = _activation("selu", nn.SELU, init_activation="xavier")
 
 PRELU = register(
     LayerSpec(
@@ -78,6 +82,5 @@ PRELU = register(
                       init={"type": "constant", "value": 0.25}),
         ),
         params_cover_state=True,
-        summary="x, or a·x below 0 with learned slopes",
     )
 )

@@ -19,6 +19,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from bridge.description.constructors import (
+    CallForm,
+    ConstructorError,
+    as_map,
+    merge,
+    need,
+)
 from bridge.description.shapes import Shape, conv_output_size
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, non_negative_int, positive_int
@@ -117,6 +124,50 @@ CONV_BIAS = ParamSpec(
     init={"type": "constant", "value": 0.0},
 )
 
+def window_args(name: str, args: list, kvs: dict, keys: tuple[str, ...]) -> dict:
+    """The positional values (or the one map) of a window constructor, merged with the
+    options, as Cortex does: an option such as ``:stride 2`` wins over the positional one."""
+    if len(args) == 1 and (given := as_map(args[0])) is not None:
+        missing = [k for k in keys if k not in given]
+        if missing:
+            raise ConstructorError(f"({name} {{…}}) needs " + " ".join(f":{k}" for k in missing))
+    else:
+        need(name, args, len(keys), " ".join(keys))
+        given = dict(zip(keys, args, strict=True))
+    return merge(given, kvs)
+
+
+def square_window(layer_type: str, given: dict) -> dict:
+    """Cortex's ``:kernel-dim :pad :stride`` spelt out per axis."""
+    k, p, s = given["kernel-dim"], given["pad"], given["stride"]
+    return {"type": layer_type, "kernel-width": k, "kernel-height": k, "pad-x": p,
+            "pad-y": p, "stride-x": s, "stride-y": s}
+
+
+def construct_conv(form, args: list, kvs: dict) -> list[dict]:
+    """``(convolutional kernel-dim pad stride num-kernels & kvs)`` or the map arity;
+    ``:dimension-op`` is forced to the default ``:floor`` whatever the options say."""
+    given = window_args(form.name, args, kvs, ("kernel-dim", "pad", "stride", "num-kernels"))
+    node = {**square_window("convolutional", given), "num-kernels": given["num-kernels"],
+            **given}
+    node["dimension-op"] = form.defaults["dimension-op"]
+    return [node]
+
+
+def construct_window_layer(form, args: list, kvs: dict) -> list[dict]:
+    """``(convolutional-type-layer type kw kh pad-x pad-y stride-x stride-y K dim-op)``."""
+    need(form.name, args, 9, "layer-type kernel-width kernel-height pad-x pad-y stride-x "
+         "stride-y num-kernels dimension-op")
+    layer_type, kw, kh, px, py, sx, sy, kernels, dim_op = args
+    if not isinstance(layer_type, Keyword):
+        raise ConstructorError(
+            f"({form.name} …) needs a layer type keyword first. Received: {layer_type}")
+    node = {"type": layer_type.full, "kernel-width": kw, "kernel-height": kh, "pad-x": px,
+            "pad-y": py, "stride-x": sx, "stride-y": sy, "num-kernels": kernels,
+            "dimension-op": dim_op}
+    return [merge(node, kvs)]
+
+
 CONVOLUTIONAL = register(
     LayerSpec(
         "convolutional",
@@ -128,8 +179,18 @@ CONVOLUTIONAL = register(
         defaults={"dimension-op": Keyword("floor")},
         complete=complete_window,
         validate=validate_conv,
+        call_forms=(
+            CallForm("convolutional", construct_conv,
+                     examples=("(convolutional 5 0 1 20)", "(convolutional 3 1 2 8 :id :c)",
+                               "(convolutional 3 1 1 4 :stride 2)",
+                               "(convolutional {:kernel-dim 3 :pad 0 :stride 1 "
+                               ":num-kernels 4})")),
+            # Its type and dimension-op are keywords among the positional arguments.
+            CallForm("convolutional-type-layer", construct_window_layer, fixed_positional=9,
+                     examples=("(convolutional-type-layer :convolutional 3 4 1 0 1 2 8 "
+                               ":floor)",)),
+        ),
         optional=("kernel-dim", "pad", "stride"),
         params_cover_state=True,
-        summary="2-D convolution, floor sizing",
     )
 )

@@ -29,6 +29,7 @@ import math
 import torch
 from torch import nn
 
+from bridge.description.constructors import CallForm, as_map, merge, need
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, number_in, one_of
 from bridge.layers.registry import LayerSpec, register
@@ -102,6 +103,21 @@ def build_dropout(ctx) -> nn.Module:
     return CortexDropout(distribution, variance=node["variance"])
 
 
+def _dropout_form(distribution: str, key: str, usage: str):
+    """``(dropout p & kvs)`` / ``(dropout {:probability p})`` and the Gaussian
+    ``(multiplicative-dropout v)``; the map arity forces the distribution over the map's
+    own keys, as Cortex's does."""
+
+    def construct(form, args: list, kvs: dict) -> list[dict]:
+        base = {"type": "dropout", "distribution": Keyword(distribution)}
+        if len(args) == 1 and (given := as_map(args[0])) is not None:
+            return [merge({**given, **base}, kvs)]
+        need(form.name, args, 1, usage)
+        return [merge({**base, key: args[0]}, kvs)]
+
+    return construct
+
+
 DROPOUT = register(
     LayerSpec(
         "dropout",
@@ -111,7 +127,14 @@ DROPOUT = register(
         defaults={"distribution": Keyword("bernoulli")},
         validate=validate_dropout,
         optional=("probability", "variance"),
-        training_only=True,
-        summary="dropout while training (keep probability) or Gaussian noise",
+        call_forms=(
+            CallForm("dropout", _dropout_form("bernoulli", "probability", "a keep probability"),
+                     examples=("(dropout 0.8)", "(dropout 0.5 :id :d)",
+                               "(dropout {:probability 0.5})")),
+            CallForm("multiplicative-dropout",
+                     _dropout_form("gaussian", "variance", "a variance"),
+                     examples=("(multiplicative-dropout 0.1)",
+                               "(multiplicative-dropout {:variance 0.2})")),
+        ),
     )
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from bridge.description.constructors import CallForm, ConstructorError, as_map, merge
 from bridge.description.shapes import Shape
 from bridge.layers._checks import positive_int
 from bridge.layers.registry import LayerSpec, register
@@ -53,6 +54,40 @@ def validate_input(node) -> list[str]:
     return problems
 
 
+def construct_input(form, args: list, kvs: dict) -> list[dict]:
+    """``(input width)``, ``(input {:width W :height H :channels C})``, ``(input w h c)``.
+
+    The one-argument and map forms merge their argument map into the node, so
+    ``(input 784)`` carries a stray ``:width 784`` as in Cortex.
+    """
+    if len(args) == 1:
+        given = as_map(args[0])
+        if given is None:
+            given = {"width": args[0]}
+        extra = given
+    elif len(args) == 3:
+        given = {"width": args[0], "height": args[1], "channels": args[2]}
+        extra = {}
+    else:
+        raise ConstructorError(
+            "(input …) takes a width, a {:width :height :channels} map, or width height "
+            f"channels. Received {len(args)} positional arguments"
+        )
+    if "width" not in given:
+        raise ConstructorError("(input {…}) needs a :width")
+    width, height, channels = given["width"], given.get("height", 1), given.get("channels", 1)
+    node = {"type": "input", "output-width": width, "output-height": height,
+            "output-channels": channels}
+    if all(_is_int(v) for v in (width, height, channels)):
+        node["output-size"] = width * height * channels
+    node.update(extra)
+    return [merge(node, kvs)]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 INPUT = register(
     LayerSpec(
         "input",
@@ -61,10 +96,12 @@ INPUT = register(
         parents=(0, 0),
         complete=complete_input,
         validate=validate_input,
+        call_forms=(CallForm("input", construct_input,
+                             examples=("(input 784)", "(input 28 28 1 :id :data)",
+                                       "(input {:width 4 :height 3 :channels 2})")),),
         # Cortex's (input 784) and (input {:width …}) keep their argument map in the node
         # (:width …); :input {:stream id} is what Cortex writes into a built input node.
         optional=("output-size", "output-width", "output-height", "output-channels",
                   "width", "height", "channels", "input"),
-        summary="data enters here; its stream is named after the layer id",
     )
 )

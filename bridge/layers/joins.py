@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bridge.description.constructors import CallForm
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, one_of
@@ -109,7 +110,8 @@ CONCATENATE = register(
         infer_shape=lambda node, shapes: Shape.flat(sum(shape.size for shape in shapes)),
         build=lambda ctx: Concatenate(),
         parents=(1, None),
-        summary="the flattened parents side by side",
+        call_forms=(CallForm("concatenate", examples=("(concatenate)",
+                                                      "(concatenate :parents [:a :b] :id :c)")),),
     )
 )
 
@@ -119,8 +121,6 @@ SPLIT = register(
         flat_ok=True,
         infer_shape=lambda node, shapes: shapes[0],
         build=lambda ctx: Split(),
-        training_only=True,  # Cortex's metadata; a pass-through either way
-        summary="its input, for several children",
     )
 )
 
@@ -133,7 +133,8 @@ JOIN = register(
                                tuple(shape.size for shape in ctx.input_shapes)),
         parents=(1, None),
         defaults={"operation": Keyword("+")},
+        call_forms=(CallForm("join",
+                             examples=("(join)", "(join :parents [:a :b] :operation :*)")),),
         validate=lambda node: one_of(node, "operation", JOIN_OPERATIONS),
-        summary="element-wise sum or product of the parents",
     )
 )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from bridge.description.constructors import CallForm, as_map, merge, need
 from bridge.description.shapes import Shape
 from bridge.layers._checks import positive_int
 from bridge.layers.registry import LayerSpec, ParamSpec, register
@@ -46,6 +47,14 @@ LINEAR_BIAS = ParamSpec(
     init={"type": "constant", "value": 0.0},
 )
 
+def construct_linear(form, args: list, kvs: dict) -> list[dict]:
+    """``(linear output-size & kvs)`` or ``(linear {:output-size n})``."""
+    if len(args) == 1 and (given := as_map(args[0])) is not None:
+        return [merge({**given, "type": "linear"}, kvs)]
+    need(form.name, args, 1, "an output size")
+    return [merge({"type": "linear", "output-size": args[0]}, kvs)]
+
+
 LINEAR = register(
     LayerSpec(
         "linear",
@@ -56,6 +65,12 @@ LINEAR = register(
         params=(LINEAR_WEIGHTS, LINEAR_BIAS),
         required=("output-size",),
         validate=lambda node: positive_int(node, "output-size"),
-        summary="fully connected: y = x·Wᵀ + b",
+        call_forms=(
+            CallForm("linear", construct_linear,
+                     examples=("(linear 3)", "(linear 3 :id :x)", "(linear {:output-size 3})",
+                               "(linear 10 :l2-regularization 0.001)")),
+            CallForm("dense", construct_linear, examples=("(dense 3)",),
+                     python_only="the tutorial's name; Cortex's layers.clj has no dense"),
+        ),
     )
 )

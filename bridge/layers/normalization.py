@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bridge.description.constructors import CallForm, merge, no_positional
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, number_in, one_of, positive_int, show
@@ -73,6 +74,9 @@ __all__ = [
 
 # Cortex's tensor layer requires epsilon > 1e-5 strictly (tensor.clj:1058-1060).
 MIN_EPSILON = 1e-5
+# Cortex's :ave-factor default; a node gets it through complete_batch_norm, not defaults,
+# so that a node holding only the constructor's :ave-factor spelling keeps its value.
+AVERAGE_FACTOR = 0.9
 BN_MODES = ("elementwise", "spatial")
 
 
@@ -154,7 +158,7 @@ def _bn_features(ctx) -> tuple[int]:
 def complete_batch_norm(node) -> None:
     """``:average-factor`` from a passed ``:ave-factor`` (the constructor's spelling)."""
     if "average-factor" not in node:
-        node["average-factor"] = node.get("ave-factor", 0.9)
+        node["average-factor"] = node.get("ave-factor", AVERAGE_FACTOR)
 
 
 def validate_batch_norm(node) -> list[str]:
@@ -182,6 +186,18 @@ def _constant(value: float) -> dict:
     return {"type": "constant", "value": value}
 
 
+def construct_batch_norm(form, args: list, kvs: dict) -> list[dict]:
+    """``(batch-normalization & {:keys [ave-factor epsilon mode]})``: Cortex writes
+    ``:average-factor :epsilon :mode`` (with the defaults), keeping a given ``:ave-factor``."""
+    no_positional(form.name, args)
+    rest = {k: v for k, v in kvs.items() if k != "epsilon"}
+    node = {"type": "batch-normalization",
+            "average-factor": kvs.get("ave-factor", AVERAGE_FACTOR),
+            "epsilon": kvs.get("epsilon", form.defaults["epsilon"]),
+            "mode": kvs.get("mode", form.defaults["mode"])}
+    return [merge(node, rest)]
+
+
 BATCH_NORMALIZATION = register(
     LayerSpec(
         "batch-normalization",
@@ -201,8 +217,11 @@ BATCH_NORMALIZATION = register(
         complete=complete_batch_norm,
         validate=validate_batch_norm,
         optional=("average-factor", "ave-factor"),
+        call_forms=(CallForm("batch-normalization", construct_batch_norm,
+                             examples=("(batch-normalization)",
+                                       "(batch-normalization :ave-factor 0.8 :mode :spatial)",
+                                       "(batch-normalization :epsilon 0.001 :id :bn)")),),
         params_cover_state=True,
-        summary="batch normalisation, per feature unless :mode :spatial",
     )
 )
 
@@ -248,6 +267,8 @@ LOCAL_RESPONSE_NORMALIZATION = register(
                                     beta=ctx.node["beta"]),
         defaults={"k": 2, "n": 5, "alpha": 1e-4, "beta": 0.75},
         validate=validate_lrn,
-        summary="local response normalisation across channels",
+        call_forms=(CallForm("local-response-normalization",
+                             examples=("(local-response-normalization)",
+                                       "(local-response-normalization :n 3 :k 1 :id :lrn)")),),
     )
 )

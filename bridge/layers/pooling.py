@@ -42,10 +42,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bridge.description.constructors import CallForm
 from bridge.description.shapes import Shape, window_output_size
 from bridge.edn.types import Keyword
 from bridge.layers._checks import keyword_name, one_of, register_working_elements
-from bridge.layers.convolutional import complete_window, window_problems, window_shape
+from bridge.layers.convolutional import (
+    complete_window,
+    square_window,
+    window_args,
+    window_problems,
+    window_shape,
+)
 from bridge.layers.registry import LayerSpec, register
 
 __all__ = ["CortexPool2d", "MAX_POOLING", "POOL_OPS"]
@@ -183,6 +190,13 @@ def validate_pool(node) -> list[str]:
     return window_problems(node, rounding="ceil") + one_of(node, "pool-op", POOL_OPS)
 
 
+def construct_pool(form, args: list, kvs: dict) -> list[dict]:
+    """``(max-pooling kernel-dim pad stride & kvs)`` or the map arity; the options may
+    override the defaults (``:pool-op :max``, ``:dimension-op :ceil``)."""
+    given = window_args(form.name, args, kvs, ("kernel-dim", "pad", "stride"))
+    return [{**square_window("max-pooling", given), **form.defaults, **given}]
+
+
 MAX_POOLING = register(
     LayerSpec(
         "max-pooling",
@@ -192,8 +206,11 @@ MAX_POOLING = register(
         defaults={"pool-op": Keyword("max"), "dimension-op": Keyword("ceil"), "num-kernels": 0},
         complete=complete_window,
         validate=validate_pool,
+        call_forms=(CallForm("max-pooling", construct_pool,
+                             examples=("(max-pooling 2 0 2)", "(max-pooling 3 1 2 :pool-op :avg)",
+                                       "(max-pooling 2 0 2 :kernel-dim 3 :id :p)",
+                                       "(max-pooling {:kernel-dim 2 :pad 0 :stride 2})")),),
         optional=("kernel-dim", "pad", "stride"),
-        summary="max or average pooling, ceil sizing",
     )
 )
 register_working_elements("max-pooling", pool_working_elements)

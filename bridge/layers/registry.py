@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bridge.description import constructors
+from bridge.description.constructors import CallForm
 from bridge.description.shapes import Shape
 from bridge.errors import ModelError
 
@@ -100,18 +102,22 @@ class LayerSpec:
         validate: ``(node) -> list[str]`` of problems with the node's own keys.
         complete: ``(node) -> None`` fills keys that other keys imply, in place (an
             expanded map's ``:kernel-dim`` gives ``:kernel-width`` and ``:kernel-height``).
-        default_loss: the loss Cortex attaches when this layer is a leaf.
+        default_loss: the loss Cortex attaches when this layer is a leaf
+            (``bridge.training.losses`` reads it).
         init_activation: for activations, the weight initialisation a linear or
             convolution upstream takes when this is the first activation after it
             (``"relu"`` or ``"xavier"``); ``None`` for other layers.
-        training_only: Cortex runs this layer only when training (dropout, split).
         params_cover_state: every tensor of the module is one of ``params``, so it may be
             built on the meta device and filled only by the network's initialisation
             (skipping torch's own random init, which would be thrown away).
         flat_ok: the module takes its inputs in any shape with the batch first (it is
             element-wise or flattens); the network then skips reshaping them to
             ``[N, C, H, W]`` — each reshape is one more autograd node per step.
-        summary: one line for the summary table and error messages.
+        call_forms: how a model file calls it, ``(linear 10)``; see
+            :class:`~bridge.description.constructors.CallForm`. ``None`` (the default)
+            gives one keyword-only form named after the type (and, for ``my.ns/gated``,
+            the short ``gated`` too unless another type holds it); ``()`` none.
+        linear_composite: an activation that also gets ``(linear->X n & kvs)``.
         optional: further node keys the layer reads, beyond ``defaults``, ``required``
             and ``params`` (``:output-channels`` of a softmax). Together they are the
             keys a node of this type takes; any other key draws an
@@ -129,11 +135,11 @@ class LayerSpec:
     complete: Callable[[dict[str, Any]], None] | None = None
     default_loss: str = "mse-loss"
     init_activation: str | None = None
-    training_only: bool = False
     flat_ok: bool = False
     params_cover_state: bool = False
-    summary: str = ""
     optional: tuple[str, ...] = ()
+    call_forms: tuple[CallForm, ...] | None = None
+    linear_composite: bool = False
 
     def param(self, name: str) -> ParamSpec:
         for spec in self.params:
@@ -153,13 +159,35 @@ def register(spec: LayerSpec, *, replace: bool = False) -> LayerSpec:
         raise ValueError(
             f"layer type :{spec.type} is already registered; pass replace=True to override it"
         )
+    forms = call_forms(spec)
+    taken = constructors.conflicts(spec.type, forms)
+    if taken:
+        raise ValueError(f"the call form ({taken[0]} …) of :{spec.type} belongs to "
+                         f":{constructors.lookup(taken[0]).layer_type}")
     LAYER_TYPES[spec.type] = spec
+    constructors.publish(spec.type, forms, tuple(p.name for p in spec.params),
+                         frozenset((*spec.required, *spec.defaults, *spec.optional)))
     return spec
 
 
+def call_forms(spec: LayerSpec) -> list[CallForm]:
+    """``spec``'s call forms, bound to its type and defaults (see ``LayerSpec.call_forms``)."""
+    if spec.call_forms is not None:
+        forms = list(spec.call_forms)
+    else:
+        forms = [CallForm(spec.type)]
+        short = spec.type.rpartition("/")[2]
+        if short != spec.type and not constructors.conflicts(spec.type, [CallForm(short)]):
+            forms.append(CallForm(short))
+    if spec.linear_composite:
+        forms.append(constructors.composite(spec.type))
+    return [form.bound(spec.type, spec.defaults) for form in forms]
+
+
 def unregister(type_name: str) -> None:
-    """Remove a layer type (for user types; tests clean up with it)."""
+    """Remove a layer type and its call forms (for user types; tests clean up with it)."""
     LAYER_TYPES.pop(type_name, None)
+    constructors.withdraw(type_name)
 
 
 def known_types() -> list[str]:
@@ -182,3 +210,4 @@ def unknown_type_message(type_name: str) -> str:
         message += " Did you mean " + " or ".join(f":{name}" for name in close) + "?"
     message += " Known types: " + " ".join(f":{name}" for name in known) + "."
     return message
+

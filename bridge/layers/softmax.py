@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from bridge.description.constructors import CallForm
 from bridge.description.shapes import Shape
 from bridge.layers._checks import positive_int
 from bridge.layers.registry import LayerSpec, register
@@ -111,6 +112,7 @@ SOFTMAX = register(
         validate=validate_softmax,
         optional=("output-channels",),
         default_loss="softmax-loss",
-        summary="softmax: whole vector, per pixel across channels, or in groups",
+        linear_composite=True,
+        call_forms=(CallForm("softmax", examples=("(softmax)", "(softmax :output-channels 4)")),),
     )
 )

@@ -28,7 +28,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bridge.description.ids import assign_ids, graph_order, link_parents
-from bridge.description.normalize import PARAMETER_KEYS, RawNode, take_parameter
+from bridge.description.normalize import RawNode
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.errors import ModelError, ModelErrors
@@ -134,12 +134,6 @@ def _apply_spec(raw: RawNode, spec: LayerSpec) -> list[ModelError]:
         node.setdefault(key, value)
     if spec.complete is not None:
         spec.complete(node)
-    for param in spec.params:  # a user layer's own parameter names, given inline
-        if param.name in node and param.name not in PARAMETER_KEYS:
-            try:
-                take_parameter(raw, param.name)
-            except ModelError as error:
-                return [_error(raw, error.reason)]
     missing = [key for key in spec.required if key not in node]
     if missing:
         return [_error(raw, "missing " + " ".join(f":{k}" for k in missing)

@@ -2,8 +2,9 @@
 
 Where a loss comes from:
 
-- every leaf gets its layer's default loss — ``softmax-loss`` after a softmax,
-  ``mse-loss`` otherwise — reading the label stream named like the leaf;
+- every leaf gets its layer type's default loss (``LayerSpec.default_loss``:
+  ``softmax-loss`` for a softmax, ``mse-loss`` otherwise, a registered type's own
+  choice), reading the label stream named like the leaf;
 - ``:loss :mse-loss`` (or ``:loss {:type :mse-loss :lambda 0.5}``) on a leaf picks
   another, and the ``loss=`` argument of :func:`bridge.train` overrides both;
 - a loss-term key on a node, Cortex's way: ``:censor-loss {:labels {:stream :y}}``,
@@ -39,6 +40,16 @@ regulariser is added to the loss, never put in its place. For a multi-channel so
 the value is summed over the per-pixel groups (Cortex reported one −log over all
 pixels; the gradient p − t is the same).
 
+Why :center-loss is not one module's: its centers are network *state* (a ``[classes,
+features]`` tensor on the layer, counted, saved and loaded with the parameters), while
+its term and update are training's. So each stage that handles state touches it:
+``description/normalize.py`` takes inline ``:centers`` out of the option map (as it
+takes ``:weights``), ``network/plan.py`` sizes them from the label stream (which may name
+another layer or a data stream, so no LayerSpec can), ``network/module.py`` holds them,
+``saving/save.py`` writes them back inside ``:center-loss``; this module owns the term,
+its defaults (``CENTER_DEFAULTS``) and the update. It belongs to no layer type: any
+layer may carry it, so it is a training key (``network/keys.py``), not a LayerSpec.
+
 Softmax-loss is computed from log-probabilities the softmax layer returns stably from
 its input (``Network.outputs(..., log_probabilities=True)``), never as ``log(p)``.
 """
@@ -54,6 +65,7 @@ import torch.nn.functional as F
 
 from bridge.edn.types import Keyword
 from bridge.errors import DataError, ModelError
+from bridge.layers.registry import get_spec
 from bridge.training.data import LabelSpec
 
 __all__ = ["Objective", "LossSpec", "LOSSES", "REGULARIZERS", "register_loss", "loss_name",
@@ -328,7 +340,7 @@ class Objective:
             options = _options(chosen) if isinstance(chosen, Mapping) else {}
             kind = options.get("type", chosen)
             if kind is None:
-                kind = "softmax-loss" if layer.type == "softmax" else "mse-loss"
+                kind = get_spec(layer.type).default_loss
             try:
                 spec = LOSSES[loss_name(kind)]
             except ValueError as error:
@@ -338,7 +350,9 @@ class Objective:
             self._add_term(spec, layer, stream, weight)
 
     def _add_term(self, spec: LossSpec, layer, stream: str, weight: float) -> None:
-        if spec.log_probabilities and layer.type != "softmax":
+        # log-probabilities come from the module's log_forward (CortexSoftmax has one).
+        if spec.log_probabilities and not hasattr(self.net.layer_module(layer.id),
+                                                  "log_forward"):
             raise ModelError(f"layer :{layer.id}: {spec.name} needs a softmax layer; "
                              f":{layer.id} is a :{layer.type}", layer_id=layer.id)
         self.terms.append(_Term(spec, layer.id, stream, weight))

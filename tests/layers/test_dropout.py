@@ -108,7 +108,7 @@ def test_check_layer(check_layer, layer, shape, repr_piece):
 
 def test_spec():
     spec = LAYER_TYPES["dropout"]
-    assert spec.training_only and spec.flat_ok
+    assert spec.flat_ok
     assert spec.defaults == {"distribution": Keyword("bernoulli")}
     assert spec.params == ()
 

@@ -166,7 +166,7 @@ def test_split_of_splits_from_cortex_test():
 def test_specs():
     concatenate, split, join = (LAYER_TYPES[t] for t in ("concatenate", "split", "join"))
     assert concatenate.parents == (1, None) and join.parents == (1, None)
-    assert split.parents == (1, 1) and split.training_only
+    assert split.parents == (1, 1)
     assert join.defaults == {"operation": Keyword("+")}
     assert all(spec.params == () for spec in (concatenate, split, join))
 

@@ -175,6 +175,24 @@ def test_default_losses_and_overrides():
     assert Objective(regression).leaves == {"y": "mse-loss"}
 
 
+def test_the_default_loss_comes_from_the_layer_spec():
+    from bridge.layers.registry import unregister
+    from bridge.layers.softmax import CortexSoftmax
+
+    # A user type that is a softmax underneath (it has log_forward) and says so.
+    bridge.register_layer("test.loss/probs", lambda ctx: CortexSoftmax(ctx.input_shape),
+                          default_loss="softmax-loss")
+    bridge.register_layer("test.loss/plain", lambda ctx: CortexSoftmax(ctx.input_shape))
+    try:
+        net = bridge.load_model("[(input 2 :id :x) (linear 2) (test.loss/probs :id :y)]")
+        assert Objective(net).leaves == {"y": "softmax-loss"}
+        plain = bridge.load_model("[(input 2 :id :x) (linear 2) (test.loss/plain :id :y)]")
+        assert Objective(plain).leaves == {"y": "mse-loss"}
+    finally:
+        unregister("test.loss/probs")
+        unregister("test.loss/plain")
+
+
 def test_mse_on_a_softmax_compares_probabilities():
     net = bridge.load_model(SOFTMAX.replace("(softmax :id :y)", "(softmax :id :y :loss "
                                             "{:type :mse-loss :lambda 2})"))

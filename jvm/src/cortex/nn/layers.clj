@@ -126,12 +126,16 @@
   ([arg]
    (let [{:keys [kernel-dim pad stride num-kernels]}
          (check-map :convolutional arg [:kernel-dim :pad :stride :num-kernels])]
-     [(merge (first (convolutional kernel-dim pad stride num-kernels)) arg)]))
+     [(-> (square-window :convolutional kernel-dim pad stride num-kernels :floor)
+          (check positive? "a positive integer" :num-kernels)
+          (merge arg)
+          (assoc :dimension-op :floor))]))
   ([kernel-dim pad stride num-kernels & args]
-   (-> (square-window :convolutional kernel-dim pad stride num-kernels :floor)
-       (check positive? "a positive integer" :num-kernels)
-       (merge-args args)
-       vector)))
+   ;; As in Cortex, the map arity of the positional values merged with the options, so
+   ;; `:stride 2` reaches :stride-x and :stride-y (checked against bridge.layers).
+   (convolutional (dissoc (merge-args {:type :convolutional :kernel-dim kernel-dim :pad pad
+                                       :stride stride :num-kernels num-kernels} args)
+                          :type))))
 
 (def ^:private pool-ops #{:max :avg :avg-exc-pad})
 
@@ -150,13 +154,15 @@
   or `:avg-exc-pad`; output sizes ceil (`:dimension-op :ceil`, which kvs may override)."
   ([arg]
    (let [{:keys [kernel-dim pad stride]} (check-map :max-pooling arg [:kernel-dim :pad :stride])]
-     [(check-pool-op (merge (first (max-pooling kernel-dim pad stride)) arg))]))
+     [(-> (square-window :max-pooling kernel-dim pad stride 0 :ceil)
+          (assoc :pool-op :max)
+          (merge arg)
+          check-pool-op)]))
   ([kernel-dim pad stride & args]
-   (-> (square-window :max-pooling kernel-dim pad stride 0 :ceil)
-       (assoc :pool-op :max)
-       (merge-args args)
-       check-pool-op
-       vector)))
+   ;; As in Cortex, the map arity of the positional values merged with the options.
+   (max-pooling (dissoc (merge-args {:type :max-pooling :kernel-dim kernel-dim :pad pad
+                                     :stride stride} args)
+                        :type))))
 
 ;; --- dropout (§1.6) ----------------------------------------------------------------
 
@@ -295,3 +301,32 @@
 (defn linear->logistic
   "`(linear->logistic n & kvs)`: linear then logistic (§1.12)."
   [num-output & args] (linear-then :linear->logistic logistic num-output args))
+
+;; --- any registered layer type, through Python's registry ---------------------------
+
+(defn- python-call
+  "`cortex.bridge.python/call` when this JVM runs inside Python with its entry points
+  installed, else nil. Resolved at run time, so this namespace loads and AOT-compiles in
+  a plain JVM."
+  []
+  (when-let [installed? (some-> (find-ns 'cortex.bridge.python) (ns-resolve 'installed?))]
+    (when (installed?) (ns-resolve 'cortex.bridge.python 'call))))
+
+(defn layer
+  "The call form `form-name` (a keyword) of any layer type in Python's registry:
+  `(layer :gelu)`, `(layer :linear->gelu 3 :id :g)`, `(layer :my.ns/gated :size 4)`.
+  Inside Python (`cortex-bridge repl`, `nrepl`, `run`) the registry builds the maps,
+  so a type added with `bridge.register_layer` gets its own positional arguments,
+  defaults and `linear->` composite, exactly as `(gelu)` in a model file. In a plain
+  JVM it builds the keyword-only form `[{:type form-name & kvs}]`, and anything else
+  throws."
+  [form-name & args]
+  (let [n (if (keyword? form-name) (subs (str form-name) 1) (str form-name))]
+    (if-let [call (python-call)]
+      (vec ((requiring-resolve 'clojure.edn/read-string)
+            (call :construct-layer n (pr-str (vec args)))))
+      (do (when (or (.contains ^String n "->") (and (seq args) (not (keyword? (first args)))))
+            (throw (ex-info (str "(layer " (pr-str form-name) " ...) takes positional "
+                                 "arguments only inside Python, which knows the type")
+                            {:node {:type (keyword n)} :args (vec args)})))
+          [(merge-args {:type (keyword n)} args)]))))
