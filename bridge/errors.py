@@ -23,6 +23,7 @@ __all__ = [
     "AbandonedRun",
     "UnknownKeyWarning",
     "NetworkBusy",
+    "OptionError",
     "format_location",
 ]
 
@@ -176,6 +177,15 @@ class ClojureError(BridgeError, RuntimeError):
         self.clojure_type = clojure_type
         self.clojure_trace = clojure_trace
         super().__init__(message)
+
+
+class OptionError(BridgeError, ValueError):
+    """An option a Clojure door call does not take; ``clojure_data`` (keyword keys) goes
+    into the ex-info's data."""
+
+    def __init__(self, message: str, data: dict | None = None):
+        super().__init__(message)
+        self.clojure_data = data or {}
 
 
 class NetworkBusy(BridgeError, RuntimeError):

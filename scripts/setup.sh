@@ -12,6 +12,7 @@ if ! command -v clojure >/dev/null 2>&1 && [ ! -f /usr/share/java/clojure.jar ];
 fi
 [ -f /usr/share/java/nrepl.jar ] || missing+=(libnrepl-clojure)
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)  # SVG/PNG network diagrams
+command -v rlwrap >/dev/null 2>&1 || missing+=(rlwrap)  # line editing in `cortex-bridge repl`
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]} from Debian's packages" >&2
     if [ "$(id -u)" -eq 0 ]; then

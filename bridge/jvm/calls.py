@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bridge.errors import Interrupted, NetworkBusy
+from bridge.errors import Interrupted, NetworkBusy, OptionError
 from bridge.jvm.guard import JavaFlag, exclusive, forget
 
 __all__ = ["ENTRY_POINTS", "install", "handle_count"]
@@ -153,6 +153,30 @@ def dataset_streams(handle) -> str:
     return _edn({_kw(name): list(column.shape) for name, column in streams.columns.items()})
 
 
+def dataset_columns(handle):
+    """A data set's columns for Clojure: EDN ``[{:name :shape :dtype :classes} …]`` then
+    one Java array per column (float[] for floats, long[] for integers), each filled in
+    one bulk copy. ``:classes`` (integer columns): the largest value + 1."""
+    import jpype
+
+    streams = _get(handle)
+    specs, arrays = [], []
+    for name, column in streams.columns.items():
+        values = column.detach().to("cpu").contiguous()
+        spec = {_kw("name"): name, _kw("shape"): list(values.shape)}
+        if values.dtype.is_floating_point:
+            flat = values.to(torch.float32).reshape(-1).numpy()
+            spec[_kw("dtype")] = _kw("float32")
+            arrays.append(jpype.JArray(jpype.JFloat)(flat))
+        else:
+            flat = values.to(torch.int64).reshape(-1).numpy()
+            spec[_kw("dtype")] = _kw("int64")
+            spec[_kw("classes")] = int(flat.max()) + 1 if flat.size else 0
+            arrays.append(jpype.JArray(jpype.JLong)(flat))
+        specs.append(spec)
+    return jpype.JArray(jpype.JObject)([jpype.JString(_edn(specs)), *arrays])
+
+
 def _rename(streams, mapping: dict):
     return streams.renamed(mapping) if mapping else streams
 
@@ -181,6 +205,46 @@ def _history_edn(history) -> list:
     return [{_kw(k): v for k, v in entry.items()} for entry in history or ()]
 
 
+# Keyword arguments of bridge.train that are not Clojure options (the door sets them).
+_NOT_OPTIONS = {"net", "train", "test", "log", "cancel", "on_epoch", "on_batch"}
+
+
+def _train_options() -> list[str]:
+    import inspect
+
+    import bridge
+
+    return [name for name in inspect.signature(bridge.train).parameters
+            if name not in _NOT_OPTIONS]
+
+
+def _check_options(what: str, kwargs: dict, allowed: list[str], door=()) -> None:
+    """``door``: the options the Clojure side takes itself (listed, not checked)."""
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        allowed = [*allowed, *door]
+        names = " ".join(":" + a.replace("_", "-") for a in allowed)
+        option = _kw(unknown[0].replace("_", "-"))
+        raise OptionError(f"{what} has no option :{option.name}; its options are {names}",
+                          {_kw("cortex.bridge/error"): _kw("unknown-option"),
+                           _kw("option"): option,
+                           _kw("options"): [_kw(a.replace("_", "-")) for a in allowed]})
+
+
+def clojure_message(text: str) -> str:
+    """A Python message in Clojure's words: ``batch_size=0`` and `` `batch_size` `` of the
+    trainer's options become ``:batch-size 0`` and ``:batch-size``."""
+    import re
+
+    for name in sorted(_train_options(), key=len, reverse=True):
+        kebab = ":" + name.replace("_", "-")
+        text = re.sub(rf"`{name}`", kebab, text)
+        text = re.sub(rf"\b{name}=", kebab + " ", text)
+        if "_" in name:
+            text = re.sub(rf"\b{name}\b", kebab, text)
+    return text
+
+
 def train(handle, data_handle, test_handle, options_text, flag=None, log_fn=None) -> str:
     """Train; returns ``{:history [...] :best-epoch n}`` as EDN (``:best-epoch``: the
     epoch whose network was kept, or nil). Options: ``:epochs :batch-size :optimizer
@@ -198,6 +262,7 @@ def train(handle, data_handle, test_handle, options_text, flag=None, log_fn=None
     test = _rename(_get(test_handle), mapping) if int(test_handle) > 0 else None
     validation_handle = options.pop("validation-handle", None)
     kwargs = {k.replace("-", "_"): v for k, v in options.items()}
+    _check_options("train!", kwargs, _train_options(), door=("test", "log", "streams", "wait"))
     if validation_handle is not None and int(validation_handle) > 0:
         kwargs["validation"] = _rename(_get(validation_handle), mapping)
     with exclusive(handle, cancel=cancel, wait=wait, what="train!"):
@@ -211,6 +276,8 @@ def evaluate(handle, data_handle, options_text, flag=None) -> str:
     import bridge
 
     options = _options(options_text)
+    _check_options("evaluate", {k.replace("-", "_"): v for k, v in options.items()},
+                   ["batch_size", "streams", "wait"])
     cancel = JavaFlag(flag)
     data = _rename(_get(data_handle), options.get("streams") or {})
     kwargs = {"batch_size": int(options["batch-size"])} if "batch-size" in options else {}
@@ -226,6 +293,8 @@ def predict(handle, data_handle, options_text, flag=None):
     import bridge
 
     options = _options(options_text)
+    _check_options("run", {k.replace("-", "_"): v for k, v in options.items()},
+                   ["batch_size", "streams", "wait"])
     cancel = JavaFlag(flag)
     net = _get(handle)
     data = _rename(_get(data_handle), options.get("streams") or {})
@@ -241,11 +310,13 @@ def predict(handle, data_handle, options_text, flag=None):
 
 
 def clone(handle) -> int:
-    """A copy of the network (parameters, buffers, description) under a new handle."""
-    import copy
+    """A copy of the network (parameters, buffers, description) under a new handle,
+    through its saved form: the copy is what loading the saved network gives."""
+    import bridge
 
     with exclusive(handle, what="clone"):
-        return _store(copy.deepcopy(_get(handle)))
+        text = bridge.network_to_edn(_get(handle), encoding="tensor")
+    return _store(bridge.load_model(text))
 
 
 def parameter_index(handle) -> str:
@@ -326,6 +397,7 @@ ENTRY_POINTS: dict[str, Callable] = {
     "digits": digits,
     "dataset-count": dataset_count,
     "dataset-streams": dataset_streams,
+    "dataset-columns": dataset_columns,
     "train": train,
     "evaluate": evaluate,
     "predict": predict,
@@ -346,6 +418,8 @@ ENTRY_POINTS: dict[str, Callable] = {
 
 def _door_data(error: BaseException) -> dict:
     """``:cortex.bridge/error`` and its details for the failures Clojure code handles."""
+    if isinstance(error, OptionError):
+        return error.clojure_data
     if isinstance(error, NetworkBusy):
         return {_kw("cortex.bridge/error"): _kw("busy")}
     if isinstance(error, Interrupted):
@@ -360,13 +434,15 @@ def _ex_info(error: BaseException):
 
     from bridge.jvm.runtime import var
 
+    message = clojure_message(str(error))
     data = {_kw("python/type"): type(error).__name__,
-            _kw("python/message"): str(error),
+            _kw("python/message"): message,
             _kw("python/traceback"): "".join(traceback.format_exception(error))}
     data.update(_door_data(error))
     read = var("clojure.edn", "read-string")
     return jpype.JClass("clojure.lang.ExceptionInfo")(
-        jpype.JString(f"{type(error).__name__}: {error}"), read.invoke(jpype.JString(_edn(data))))
+        jpype.JString(message if isinstance(error, OptionError | NetworkBusy | Interrupted)
+                      else f"{type(error).__name__}: {message}"), read.invoke(jpype.JString(_edn(data))))
 
 
 def _wrap(name: str, function: Callable):

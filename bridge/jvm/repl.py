@@ -22,7 +22,7 @@ __all__ = ["PRELOADED", "start_nrepl", "serve_nrepl", "run_repl", "run_script",
 # Namespaces every front end loads first, so the tutorial's code runs as written.
 PRELOADED = ("cortex.bridge", "cortex.nn", "cortex.optimizers", "cortex.dataset",
              "cortex.nn.layers", "cortex.nn.network", "cortex.nn.execute",
-             "cortex.experiment.train")
+             "cortex.experiment.train", "cortex.bridge.repl")
 
 
 def clojure_string(text: str) -> str:
@@ -58,20 +58,27 @@ def _start(classpath: Sequence[str] | None, *, interactive: bool = False) -> Non
 
 def start_nrepl(*, port: int = 0, bind: str = "127.0.0.1",
                 classpath: Sequence[str] | None = None,
-                port_file: str | os.PathLike | None = ".nrepl-port") -> int:
+                port_file: str | os.PathLike | None = ".nrepl-port",
+                middleware: Sequence[str] = ()) -> int:
     """Start an nREPL server in the JVM and return its port (0 picks a free one).
 
     The server listens on ``bind``, loopback unless told otherwise. ``port_file`` (by
     default ``.nrepl-port`` in the working directory, which CIDER, Calva and
     ``lein repl :connect`` look for) receives the port; ``None`` writes none.
+    ``middleware``: qualified symbols of extra middleware on the classpath (e.g.
+    ``cider.nrepl/cider-middleware``, a var holding a vector of them). Sessions start
+    in ``user`` with the terminal REPL's aliases (``bridge``, ``nn``, ``ds`` …).
     """
     from bridge import jvm
 
     _start(classpath, interactive=True)
-    jvm.eval("(require 'nrepl.server)")
+    jvm.eval("(require 'nrepl.server) (cortex.bridge.repl/setup-user!)")
+    symbols = " ".join(clojure_string(m) for m in middleware)
     actual = jvm.eval(
         "(let [server (nrepl.server/start-server :bind " + clojure_string(bind)
-        + f" :port {int(port)})]"
+        + f" :port {int(port)}"
+        " :handler (apply nrepl.server/default-handler"
+        f"                 (cortex.bridge.repl/middleware [{symbols}])))]"
         " (alter-var-root #'cortex.bridge/*nrepl-server* (constantly server))"
         " (:port server))"
     )
@@ -97,9 +104,9 @@ def stop_nrepl(port_file: str | os.PathLike | None = ".nrepl-port") -> None:
 
 def serve_nrepl(*, port: int = 0, bind: str = "127.0.0.1",
                 classpath: Sequence[str] | None = None, stop: threading.Event | None = None,
-                announce=print) -> None:
+                announce=print, middleware: Sequence[str] = ()) -> None:
     """Run an nREPL server until Ctrl-C (or until ``stop`` is set)."""
-    actual = start_nrepl(port=port, bind=bind, classpath=classpath)
+    actual = start_nrepl(port=port, bind=bind, classpath=classpath, middleware=middleware)
     announce(f"nREPL server started on port {actual} on host {bind} - "
              f"nrepl://{bind}:{actual}")
     stop = stop or threading.Event()
@@ -120,20 +127,15 @@ def serve_nrepl(*, port: int = 0, bind: str = "127.0.0.1",
 
 
 def run_repl(*, classpath: Sequence[str] | None = None) -> None:
-    """A Clojure REPL on the terminal, in namespace ``user`` with everything loaded."""
+    """A Clojure REPL on the terminal, in namespace ``user`` with everything loaded.
+
+    Ctrl-C interrupts the running evaluation (a training stops after its current step)
+    or, at an idle prompt, drops the line; Ctrl-D exits (``cortex.bridge.repl``).
+    """
     from bridge import jvm
 
     _start(classpath, interactive=True)
-    jvm.eval(
-        "(binding [*ns* (create-ns 'user)]"
-        " (refer-clojure)"
-        " (clojure.main/repl"
-        "  :init (fn [] (in-ns 'user) (use 'clojure.repl)"
-        "            (require '[cortex.bridge :as bridge] '[cortex.nn :as nn]"
-        "                     '[cortex.optimizers :as optim] '[cortex.dataset :as ds]"
-        "                     '[cortex.nn.layers :as layers]))"
-        "  :prompt (fn [] (printf \"%s=> \" (ns-name *ns*)) (flush))))"
-    )
+    jvm.eval("(cortex.bridge.repl/terminal-repl)")
 
 
 def run_script(path: str | os.PathLike, args: Sequence[str] = (), *,

@@ -162,3 +162,46 @@ def test_interrupt_stops_training_and_the_same_eval_runs_again(client):
     replies = client.eval(session, TRAIN)
     assert [r["value"] for r in replies if "value" in r] == ["3"], replies
     assert not [r for r in replies if "eval-error" in r.get("status", [])]
+
+
+HELLO_MIDDLEWARE = """
+(ns cortex-bridge-test.hello
+  (:require [nrepl.middleware :refer [set-descriptor!]]
+            [nrepl.misc :refer [response-for]]
+            [nrepl.transport :as t]))
+(defn wrap-hello [handler]
+  (fn [{:keys [op transport] :as msg}]
+    (if (= op "cortex-hello")
+      (t/send transport (response-for msg :status :done :hello "world"))
+      (handler msg))))
+(set-descriptor! #'wrap-hello {:expects #{"eval"} :handles {"cortex-hello" {}}})
+"""
+
+
+def test_sessions_get_the_aliases_and_extra_middleware_is_mounted(clojure):
+    from bridge import jvm
+
+    jvm.eval(HELLO_MIDDLEWARE)
+    port = repl.start_nrepl(port=0, port_file=None,
+                            middleware=["cortex-bridge-test.hello/wrap-hello"])
+    client = Client(port)
+    try:
+        session = client.until_done(client.send(op="clone"))[-1]["new-session"]
+        replies = client.eval(session, "[(str (ns-name *ns*)) (str (get (ns-aliases *ns*) 'nn))"
+                                       " (str (get (ns-aliases *ns*) 'ds))]")
+        assert [r["value"] for r in replies if "value" in r] == [
+            '["user" "cortex.nn" "cortex.dataset"]']
+        hello = client.until_done(client.send(op="cortex-hello", session=session))
+        assert hello[-1].get("hello") == "world"
+    finally:
+        client.close()
+        repl.stop_nrepl(port_file=None)
+
+
+def test_middleware_must_be_a_qualified_symbol_on_the_classpath(clojure):
+    from bridge.errors import ClojureError
+
+    for wrong, message in (("wrap-hello", "qualified symbol"),
+                           ("no.such.namespace/wrap", "no.such.namespace")):
+        with pytest.raises(ClojureError, match=message):
+            repl.start_nrepl(port=0, port_file=None, middleware=[wrong])

@@ -13,7 +13,8 @@
 
   Networks live in the Python process; a Network record holds a handle to one. Data
   crosses as primitive arrays in one bulk copy per stream."
-  (:require [clojure.edn :as edn]
+  (:require [clojure.core.protocols :as p]
+            [clojure.edn :as edn]
             [cortex.bridge.edn :as bridge-edn]
             [cortex.bridge.pack :as pack]
             [cortex.bridge.python :as py]))
@@ -166,12 +167,45 @@
 
 ;; --- data -------------------------------------------------------------------------------
 
+(defn- cortex-names
+  "Cortex's :data and :labels (or :label) streams under the layer ids of a one-input,
+  one-output network, when the data does not use those ids already."
+  [specs {:keys [inputs outputs]}]
+  (let [names (set (map :name specs))
+        in (some-> (first inputs) name)
+        out (some-> (first outputs) name)]
+    (if (and (= 1 (count inputs)) (= 1 (count outputs)) (names "data") (not (names in)))
+      (mapv #(update % :name {"data" in "labels" out "label" out} (:name %)) specs)
+      specs)))
+
+(defn- check-widths
+  "ex-info naming the stream and layer when a stream's width does not fit its layer."
+  [specs {:keys [input-sizes output-sizes]}]
+  (doseq [{:keys [name width]} specs
+          :let [k (keyword name)]]
+    (when-let [size (get input-sizes k)]
+      (when-not (= size width)
+        (throw (ex-info (str "stream " k " has " width " values per item; the input layer "
+                             k " takes " size)
+                        {:cortex.bridge/error :data :stream k :layer k
+                         :expected size :found width}))))
+    (when-let [size (get output-sizes k)]
+      (when-not (or (= size width) (= 1 width))
+        (throw (ex-info (str "stream " k " has " width " values per item; the output layer "
+                             k " gives " size " (labels are " size " values or a class index)")
+                        {:cortex.bridge/error :data :stream k :layer k
+                         :expected size :found width}))))))
+
 (defn- python-data
-  "A fresh Python data set (its handle) from Cortex data, packed once per value."
-  ^long [items]
-  (let [{:keys [count streams buffers]} (pack/packed items)]
-    (py/call :dataset-from-buffers (->edn-text {:count count :streams streams})
-             (object-array buffers))))
+  "A fresh Python data set (its handle) from Cortex data, packed once per value; with a
+  network, the streams are checked against (and named after) its layers."
+  (^long [items] (python-data nil items))
+  (^long [net items]
+   (let [{:keys [count streams buffers]} (pack/packed items)
+         streams (if net (cortex-names streams (describe net)) streams)]
+     (when net (check-widths streams (describe net)))
+     (py/call :dataset-from-buffers (->edn-text {:count count :streams streams})
+              (object-array buffers)))))
 
 (defn dataset
   "A sequence of maps keyed by stream name (Cortex's data convention) as a Dataset living
@@ -181,14 +215,14 @@
   (if (dataset? items) items (python-dataset (python-data items))))
 
 (defn- with-data
-  "(f handle) for `data`: a Dataset's own handle, or a data set made for this call and
-  released when it ends."
-  [data f]
+  "(f handle) for `data`: a Dataset's own handle, or a data set made for this call (for
+  `net`) and released when it ends."
+  [net data f]
   (if (dataset? data)
     (if (released? data)
       (throw (ex-info "the data set was released" {:cortex.bridge/error :released}))
       (f (.-handle ^Dataset data)))
-    (let [h (python-data data)]
+    (let [h (python-data net data)]
       (try (f h) (finally (py/call :release h))))))
 
 (defn- log-fn
@@ -225,9 +259,9 @@
                                        (pos? v) (assoc :validation-handle v)))]
                 (py/interruptibly "train!" (fn [flag] (py/call :train h d t text flag log)))))
          ;; each data set given as items lives in Python for this call only
-         optional (fn [x f] (if x (with-data x f) (f -1)))
+         optional (fn [x f] (if x (with-data net x f) (f -1)))
          {:keys [history best-epoch]}
-         (read-edn (with-data data
+         (read-edn (with-data net data
                      (fn [d] (optional test
                                        (fn [t] (optional validation (fn [v] (go d t v))))))))]
      (with-meta (vec history) {:best-epoch best-epoch}))))
@@ -239,7 +273,7 @@
   ([net data options]
    (let [h (handle net)
          text (->edn-text options)]
-     (read-edn (with-data data
+     (read-edn (with-data net data
                  (fn [d] (py/interruptibly "evaluate"
                                            (fn [flag] (py/call :evaluate h d text flag)))))))))
 
@@ -250,7 +284,7 @@
   ([net data options]
    (let [h (handle net)
          text (->edn-text options)
-         ^objects result (with-data data
+         ^objects result (with-data net data
                            (fn [d] (py/interruptibly
                                     "run" (fn [flag] (py/call :predict h d text flag)))))
          shapes (read-edn (aget result 0))
@@ -263,6 +297,12 @@
                          [leaf (vec (java.util.Arrays/copyOfRange values
                                                                   (int (* i width))
                                                                   (int (* (inc i) width))))]))))))))
+
+(defn- weights-index
+  "{layer-id [[param shape] …]} without fetching any numbers."
+  [net]
+  (reduce (fn [acc [layer param shape]] (update acc layer (fnil conj []) [param shape]))
+          {} (read-edn (py/call :parameter-index (handle net)))))
 
 (defn weights
   "The trained parameters: {layer-id {param {:shape [..] :data float[]}}}; with
@@ -298,3 +338,36 @@
       (not released?))
     (throw (ex-info (str "release! takes a network or a data set; got " (pr-str (type x)))
                     {:found (type x)}))))
+
+;; --- data views ---------------------------------------------------------------------------
+
+(defn- layer-view
+  "A layer of `net` as data, navigable to its parameters (nested vectors, Cortex's
+  layout)."
+  [net layer]
+  (with-meta layer
+    {`p/nav (fn [_ k v]
+              (if (= k :parameters)
+                (get (weights net {:as :vectors}) (:id layer))
+                v))}))
+
+(extend-protocol p/Datafiable
+  Network
+  (datafy [net]
+    (let [{:keys [layers inputs outputs parameter-count]} (describe net)
+          ids (set (keys (weights-index net)))]
+      (with-meta
+        {:handle (.-handle ^Network net)
+         :inputs inputs :outputs outputs :parameter-count parameter-count
+         :layers (with-meta (mapv #(cond-> % (ids (:id %)) (assoc :parameters :not-fetched))
+                                  layers)
+                   {`p/nav (fn [_ _ layer] (layer-view net layer))})
+         :weights :not-fetched
+         :description :not-fetched}
+        {`p/nav (fn [_ k v]
+                  (case k
+                    :weights (weights net {:as :vectors})
+                    :description (description net)
+                    v))})))
+  Dataset
+  (datafy [data] {:handle (.-handle ^Dataset data) :count (.-n ^Dataset data)}))

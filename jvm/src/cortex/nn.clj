@@ -1,29 +1,44 @@
 (ns cortex.nn
   "The tutorial's API: build with (sequential [(input 784) (dense 128) (relu) …]), then
-  (train model data optimizer :epochs 10 :batch-size 32) and (evaluate model data)."
+  (train model data optimizer :epochs 10 :batch-size 32) and (evaluate model data).
+  The layer functions are cortex.nn.layers' own, under the tutorial's names."
   (:require [cortex.bridge :as bridge]
+            [cortex.bridge.bulk :as bulk]
             [cortex.nn.layers :as layers]))
 
+(defmacro ^:private defalias
+  "(def name target), with target's :doc and :arglists (or `doc`)."
+  ([name target] `(defalias ~name ~target nil))
+  ([name target doc]
+   (let [m (meta (resolve target))]
+     `(def ~(vary-meta name assoc
+                       :doc (or doc (:doc m) (str "The same as " target "."))
+                       :arglists (list 'quote (:arglists m)))
+        ~target))))
+
 (defn sequential
-  "A network from a vector of layers, built at once."
+  "A network from a vector of layers (nested vectors flatten), built at once with seed 0."
   [layer-list]
   (bridge/load-model (vec (flatten (seq layer-list))) {:seed 0}))
 
-(def input layers/input)
-(defn dense "A fully connected layer: Cortex's linear." [n & args] (apply layers/linear n args))
-(def linear layers/linear)
-(def relu layers/relu)
-(def softmax layers/softmax)
-(def tanh layers/tanh)
-(def logistic layers/logistic)
-(def sigmoid layers/logistic)
-(def swish layers/swish)
-(def selu layers/selu)
-(def prelu layers/prelu)
-(def dropout layers/dropout)
-(def convolutional layers/convolutional)
-(def max-pooling layers/max-pooling)
-(def batch-normalization layers/batch-normalization)
+(defalias input layers/input)
+(defn dense
+  "A fully connected layer of `n` outputs: Cortex's linear (same options)."
+  [n & args]
+  (apply layers/linear n args))
+(defalias linear layers/linear)
+(defalias relu layers/relu)
+(defalias softmax layers/softmax)
+(defalias tanh layers/tanh)
+(defalias logistic layers/logistic)
+(defalias sigmoid layers/logistic "The logistic function (Cortex's name: logistic).")
+(defalias swish layers/swish)
+(defalias selu layers/selu)
+(defalias prelu layers/prelu)
+(defalias dropout layers/dropout)
+(defalias convolutional layers/convolutional)
+(defalias max-pooling layers/max-pooling)
+(defalias batch-normalization layers/batch-normalization)
 
 (defn- stream-map
   "The tutorial's data says :data and :label(s); a one-input, one-output network names its
@@ -35,31 +50,40 @@
 
 (defn- rename-items [model data]
   (let [mapping (stream-map model)]
-    (if (or (instance? cortex.bridge.Dataset data) (nil? mapping))
-      data
-      (map (fn [item] (into {} (map (fn [[k v]] [(get mapping k k) v]) item))) data))))
+    (cond
+      (or (bridge/dataset? data) (nil? mapping)) data
+      (bulk/bulk? data) (bulk/rename data mapping)
+      :else (map (fn [item] (into {} (map (fn [[k v]] [(get mapping k k) v]) item))) data))))
+
+(defn- python-streams
+  "For a Python-held Dataset: {dataset-stream layer-id} as :streams wants it."
+  [model data]
+  (when (bridge/dataset? data)
+    (not-empty (into {} (map (fn [[k v]] [(name k) (name v)])
+                             (select-keys (stream-map model) [:data :labels]))))))
 
 (defn train
-  "Train `model` on `data` with `optimizer`; returns the model, trained.
+  "Train `model` on `data` with `optimizer`; returns the model, trained (in place).
   Options: :epochs (default 10) :batch-size (default 32) and those of
-  cortex.bridge/train!."
+  cortex.bridge/train! (:log, :progress, :seed, :test …)."
   [model data optimizer & {:as options}]
-  (let [mapping (stream-map model)
-        streams (when (instance? cortex.bridge.Dataset data)
-                  (into {} (map (fn [[k v]] [(name k) (name v)]) (select-keys mapping [:data :labels]))))]
+  (let [streams (python-streams model data)]
     (bridge/train! model (rename-items model data)
                    (cond-> (merge {:epochs 10 :batch-size 32} options {:optimizer optimizer})
-                     (seq streams) (assoc :streams streams)))
+                     streams (assoc :streams streams)))
     model))
 
 (defn evaluate
-  "The model's accuracy on `data` (a number between 0 and 1)."
+  "The model's accuracy on `data` (a number between 0 and 1; the loss when the network
+  has no classification output)."
   [model data]
-  (let [mapping (stream-map model)
-        streams (when (instance? cortex.bridge.Dataset data)
-                  (into {} (map (fn [[k v]] [(name k) (name v)]) (select-keys mapping [:data :labels]))))
+  (let [streams (python-streams model data)
         result (bridge/evaluate model (rename-items model data)
-                                (if (seq streams) {:streams streams} {}))]
+                                (if streams {:streams streams} {}))]
     (:accuracy result (:loss result))))
 
-(defn run [model data] (bridge/run model (rename-items model data)))
+(defn run
+  "Outputs for every item of `data`: a vector of {output-id [values …]} maps.
+  Options: :batch-size."
+  [model data & {:as options}]
+  (bridge/run model (rename-items model data) (or options {})))

@@ -113,6 +113,10 @@
     (let [streams (mapv #(pack-stream items %) (keys (first items)))]
       {:count n :streams (mapv :spec streams) :buffers (mapv :buffer streams)})))
 
+(defprotocol Packable
+  "Data that knows its packed form (bulk arrays: cortex.bridge.bulk)."
+  (packed-form [data] "{:count :streams :buffers}, as `pack` gives."))
+
 ;; --- the identity cache ----------------------------------------------------------------
 
 (def ^:private cache-size 8)
@@ -142,9 +146,11 @@
 (defn packed
   "`pack`, cached by the identity of `items` when it is a persistent collection."
   [items]
-  (if (cacheable? items)
+  (cond
+    (satisfies? Packable items) (packed-form items)
+    (cacheable? items)
     (or (lookup items) (remember! items (pack items)))
-    (pack items)))
+    :else (pack items)))
 
 (defn cached-count
   "How many packed data sets the cache holds (for tests)."

@@ -52,12 +52,37 @@
           (release (long h))
           (recur))))))
 
+(def ^:private door-frames
+  "Class-name prefixes of the frames between a user's call and Python."
+  ["org.jpype." "cortex.bridge$" "cortex.bridge.python$" "cortex.bridge.pack$"
+   "cortex.bridge.bulk$" "cortex.nn$" "cortex.nn.execute$" "cortex.nn.network$"
+   "cortex.dataset$" "cortex.experiment.train$" "clojure.lang." "clojure.core$" "java."
+   "jdk." "sun."])
+
+(defn- door-frame? [^StackTraceElement frame]
+  (let [c (.getClassName frame)]
+    (some #(.startsWith c ^String %) door-frames)))
+
+(defn at-call-site
+  "`e` with the stack of `frames` (default: this thread's) from the user's call on:
+  Clojure's REPL then reports the user's form as the location, not the JPype proxy."
+  ([^Throwable e] (at-call-site e (.getStackTrace (Thread/currentThread))))
+  ([^Throwable e frames]
+   (let [kept (drop-while door-frame? frames)]
+     (when (seq kept)
+       (.setStackTrace e (into-array StackTraceElement kept)))
+     e)))
+
 (defn call
-  "Call the Python entry point `k` with `args`."
+  "Call the Python entry point `k` with `args`. A Python failure is rethrown located at
+  the caller's form."
   [k & args]
   (let [f (entry-point k)]
     (drain-released!)
-    (apply f args)))
+    (try
+      (apply f args)
+      (catch clojure.lang.ExceptionInfo e
+        (throw (if (:python/type (ex-data e)) (at-call-site e) e))))))
 
 (defn release-on-gc!
   "Queue the Python object `handle` for release once `owner` is collected; returns the
@@ -109,11 +134,12 @@
     (when (and (instance? Throwable outcome)
                (not= :interrupted (:cortex.bridge/error data)))
       (throw outcome))
-    (throw (ex-info (str what " interrupted; the network holds the state of its last "
-                         "finished step")
-                    (merge {:cortex.bridge/error :interrupted}
-                           (select-keys data [:history :checkpoint]))
-                    (when (under-nrepl-eval?) (ThreadDeath.))))))
+    (throw (at-call-site
+            (ex-info (str what " interrupted; the network holds the state of its last "
+                          "finished step")
+                     (merge {:cortex.bridge/error :interrupted}
+                            (select-keys data [:history :checkpoint]))
+                     (when (under-nrepl-eval?) (ThreadDeath.)))))))
 
 (defn interruptibly
   "Call (f flag) on a worker thread (with this thread's bindings, so *out* is the
@@ -126,7 +152,7 @@
         ^Future worker (future (f flag))]
     (try
       (.get worker)
-      (catch ExecutionException e (throw (.getCause e)))
+      (catch ExecutionException e (throw (at-call-site (.getCause e))))
       (catch InterruptedException _ (interrupted! flag worker what))
       (catch ThreadDeath _ (interrupted! flag worker what)))))
 
