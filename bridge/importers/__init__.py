@@ -1,0 +1,28 @@
+"""Networks from elsewhere as Cortex descriptions: :func:`import_onnx` (an ONNX model)
+and :func:`import_cortex` (a trained Cortex network frozen by nippy).
+
+Both return a :class:`~bridge.network.Network` whose description holds every parameter
+inline, so ``bridge.save_network`` writes it as an EDN file that loads like any other.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["import_onnx", "import_cortex", "onnx_description", "cortex_description"]
+
+_LAZY = {
+    "import_onnx": ("bridge.importers.onnx", "import_onnx"),
+    "onnx_description": ("bridge.importers.onnx", "onnx_description"),
+    "import_cortex": ("bridge.importers.cortex", "import_cortex"),
+    "cortex_description": ("bridge.importers.cortex", "cortex_description"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        module_name, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module_name), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'bridge.importers' has no attribute {name!r}")
