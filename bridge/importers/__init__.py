@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["import_onnx", "import_cortex", "onnx_description", "cortex_description"]
+__all__ = ["import_onnx", "import_cortex", "import_network", "onnx_description",
+           "cortex_description", "IMPORTERS"]
+
+#: File suffix → the importer's name in this package.
+IMPORTERS = {".nippy": "import_cortex", ".onnx": "import_onnx"}
 
 _LAZY = {
     "import_onnx": ("bridge.importers.onnx", "import_onnx"),
@@ -17,6 +21,23 @@ _LAZY = {
     "import_cortex": ("bridge.importers.cortex", "import_cortex"),
     "cortex_description": ("bridge.importers.cortex", "cortex_description"),
 }
+
+
+def import_network(path, *, seed=None):
+    """:func:`import_cortex` or :func:`import_onnx`, by the file's suffix.
+
+    Raises:
+        ModelError: a suffix neither reads, or what the importer raises.
+    """
+    from pathlib import Path
+
+    from bridge.errors import ModelError
+
+    suffix = Path(str(path)).suffix.lower()
+    if suffix not in IMPORTERS:
+        raise ModelError(f"cannot import {suffix or 'a file without suffix'}: the importers "
+                         f"read {' and '.join(IMPORTERS)} files", source=str(path))
+    return __getattr__(IMPORTERS[suffix])(path, seed=seed)
 
 
 def __getattr__(name: str):

@@ -82,14 +82,17 @@ def read_network_data(path: str | os.PathLike) -> tuple[Mapping, list[np.ndarray
         jvm.require("cortex.bridge.nippy")
         result = runtime.var("cortex.bridge.nippy", "read-network-data").invoke(source)
     except ClojureError as error:
-        if "libnippy-clojure" in str(error):
+        failure = error
+    except Exception as error:  # noqa: BLE001 - a Java exception, raised by JPype as is
+        failure = runtime.clojure_error(error)
+    else:
+        failure = None
+    if failure is not None:
+        if "libnippy-clojure" in str(failure):
             raise RuntimeError(f"importing Cortex .nippy files needs nippy on the JVM: run "
                                f"`{classpath.NIPPY_INSTALL_COMMAND}` (Debian), or put "
-                               "nippy 3.x on CORTEX_BRIDGE_CLASSPATH") from None
-        raise ModelError(f"cannot read the Cortex network: {error}", source=source) from None
-    except Exception as error:  # a Java exception JPype raises directly
-        raise ModelError(f"cannot read the Cortex network: {runtime.clojure_error(error)}",
-                         source=source) from None
+                               "nippy 3.x on CORTEX_BRIDGE_CLASSPATH")
+        raise ModelError(f"cannot read the Cortex network: {failure}", source=source)
     data = loads(str(result[0]))
     arrays = [np.array(result[i], dtype=np.float64) for i in range(1, len(result))]
     return data, arrays
