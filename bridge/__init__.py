@@ -52,6 +52,8 @@ __all__ = [
     "resize_input",
     "add_property_to_layer",
     "freeze_layers",
+    "import_onnx",
+    "import_cortex",
 ]
 
 # Heavier parts load on first use, so `import bridge` stays quick and needs no Java.
@@ -73,6 +75,8 @@ _LAZY = {
     "resize_input": ("bridge.edit", "resize_input"),
     "add_property_to_layer": ("bridge.edit", "add_property_to_layer"),
     "freeze_layers": ("bridge.edit", "freeze_layers"),
+    "import_onnx": ("bridge.importers.onnx", "import_onnx"),
+    "import_cortex": ("bridge.importers.cortex", "import_cortex"),
 }
 
 

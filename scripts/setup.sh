@@ -11,6 +11,7 @@ if ! command -v clojure >/dev/null 2>&1 && [ ! -f /usr/share/java/clojure.jar ];
     missing+=(clojure)
 fi
 [ -f /usr/share/java/nrepl.jar ] || missing+=(libnrepl-clojure)
+[ -f /usr/share/java/nippy.jar ] || missing+=(libnippy-clojure)  # importing Cortex .nippy files
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)  # SVG/PNG network diagrams
 command -v rlwrap >/dev/null 2>&1 || missing+=(rlwrap)  # line editing in `cortex-bridge repl`
 if [ ${#missing[@]} -gt 0 ]; then

@@ -96,6 +96,13 @@ def load_model(source, seed) -> int:
     return _store(bridge.load_model(str(source), seed=seed))
 
 
+def import_network(path, seed) -> int:
+    """A network imported from a Cortex .nippy or an ONNX file; ``seed`` < 0 means none."""
+    from bridge.importers import import_network as load
+
+    return _store(load(str(path), seed=None if int(seed) < 0 else int(seed)))
+
+
 def describe(handle) -> str:
     net = _get(handle)
     layers = [{_kw("id"): _kw(layer.id), _kw("type"): _kw(layer.type),
@@ -390,6 +397,7 @@ def raise_error(message):
 
 ENTRY_POINTS: dict[str, Callable] = {
     "load-model": load_model,
+    "import-network": import_network,
     "describe": describe,
     "summary": summary,
     "dataset-from-buffers": dataset_from_buffers,

@@ -15,6 +15,10 @@ Clojure is looked for in this order:
 
 When Java or Clojure is missing, :class:`ClojureNotFound` says what to run.
 
+Debian's ``libnippy-clojure`` (nippy and the jars it needs, :data:`NIPPY_JARS`) joins the
+classpath when it is installed and the classpath has no nippy of its own; it is needed
+only to import trained Cortex networks (:mod:`bridge.importers.cortex`).
+
 The project's Clojure sources (``jvm/src``) are found next to the package in a checkout,
 or as ``bridge/jvm_src`` where a wheel ships them; ``CORTEX_BRIDGE_JVM_SRC`` overrides
 both.
@@ -40,6 +44,9 @@ __all__ = [
     "clojure_classpath",
     "project_sources",
     "full_classpath",
+    "NIPPY_JARS",
+    "NIPPY_INSTALL_COMMAND",
+    "nippy_classpath",
 ]
 
 INSTALL_COMMAND = ("apt-get update && apt-get install -y default-jdk-headless clojure "
@@ -51,6 +58,11 @@ DEBIAN_DIR = Path("/usr/share/java")
 #: Debian's unversioned jar names; the first three are required.
 DEBIAN_JARS = ("clojure.jar", "spec.alpha.jar", "core.specs.alpha.jar", "nrepl.jar")
 _REQUIRED_DEBIAN_JARS = 3
+#: Debian's libnippy-clojure and the jars it depends on (encore, truss, tools.reader and
+#: the compressors); used only when nippy.jar is there.
+NIPPY_JARS = ("nippy.jar", "encore.jar", "truss.jar", "tools.reader.jar", "lz4-java.jar",
+              "snappy-java.jar", "xz.jar")
+NIPPY_INSTALL_COMMAND = "apt-get update && apt-get install -y libnippy-clojure"
 _CLI_TIMEOUT_S = 300  # the first -Spath may download dependencies
 
 
@@ -157,9 +169,23 @@ def clojure_classpath() -> list[str]:
                           f"no {DEBIAN_JARS[0]} in {DEBIAN_DIR}); {INSTALL_HINT}")
 
 
+def nippy_classpath(entries: list[str]) -> list[str]:
+    """Debian's nippy jars to add to ``entries``: none when ``entries`` already hold a
+    nippy jar or libnippy-clojure is not installed; jars ``entries`` already hold by
+    name are left out."""
+    names = {Path(entry).name for entry in entries}
+    if any(name.startswith("nippy") for name in names):
+        return []
+    if not (DEBIAN_DIR / NIPPY_JARS[0]).is_file():
+        return []
+    return [str(DEBIAN_DIR / name) for name in NIPPY_JARS
+            if name not in names and (DEBIAN_DIR / name).is_file()]
+
+
 def full_classpath(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     """The JVM's whole classpath: the project's compiled namespaces where they match
-    the sources (:mod:`bridge.jvm.aot`), the sources, ``extra``, then Clojure.
+    the sources (:mod:`bridge.jvm.aot`), the sources, ``extra``, then Clojure, then
+    nippy where installed (:func:`nippy_classpath`).
 
     Duplicates are dropped (the Clojure CLI lists ``jvm/src`` too). The same list serves
     the hosted JVM and a plain ``java -cp … clojure.main`` process.
@@ -172,8 +198,9 @@ def full_classpath(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     sources = project_sources()
     compiled = compiled_classes(sources) if sources.is_dir() else None
     entries: list[str] = []
+    clojure = clojure_classpath()
     for entry in [*([str(compiled)] if compiled else []), str(sources), *map(str, extra),
-                  *clojure_classpath()]:
+                  *clojure, *nippy_classpath([*map(str, extra), *clojure])]:
         if entry not in entries:
             entries.append(entry)
     return entries

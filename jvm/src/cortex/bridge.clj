@@ -160,6 +160,24 @@
   [path]
   (load-model (str path)))
 
+(defn import-network
+  "A network imported from a trained Cortex network file (.nippy, read with nippy) or an
+  ONNX model (.onnx), every parameter inline; save! writes it as EDN. Options: {:seed n}."
+  ([path] (import-network path {}))
+  ([path {:keys [seed] :or {seed -1}}]
+   (->network (py/call :import-network (str path) (long seed)))))
+
+(defn import-cortex
+  "A trained Cortex network (the .nippy file train-n saves) as a network here."
+  ([path] (import-network path))
+  ([path options] (import-network path options)))
+
+(defn import-onnx
+  "An ONNX model as a network of Cortex layers (or an error naming the first node that
+  Cortex's layers cannot express)."
+  ([path] (import-network path))
+  ([path options] (import-network path options)))
+
 (defn clone
   "A copy of `net` (parameters, buffers, description) that trains on its own."
   [net]
