@@ -105,3 +105,22 @@ def test_the_wheel_ships_the_clojure_sources_and_the_models(tmp_path):
     models = {p.name for p in (ROOT / "edn_models").glob("*.edn")}
     assert {f"bridge/models/{name}" for name in models} <= names
     assert not any(name.endswith(".pyc") for name in names)
+
+
+def test_the_readme_layout_matches_the_tree():
+    """Every package of bridge/ is in the README's Layout section, and every file or
+    folder the section names exists."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = text[text.index("## Layout"):]
+    block = layout[layout.index("```") + 3:]
+    block = block[:block.index("```")]
+    packages = {p.name for p in (ROOT / "bridge").iterdir()
+                if p.is_dir() and (p / "__init__.py").is_file()}
+    listed = set(re.findall(r"^  ([a-z_]+)/", block, re.M))
+    assert packages <= listed, f"not in the README's Layout: {sorted(packages - listed)}"
+    assert listed <= packages, f"in the Layout but not in bridge/: {sorted(listed - packages)}"
+    for module in re.findall(r"\b([a-z_]+\.py)\b", block):
+        assert list((ROOT / "bridge").rglob(module)) or list((ROOT / "examples").glob(module)), \
+            f"the Layout names {module}, which does not exist"
