@@ -98,8 +98,14 @@ def test_a_type_registered_in_python_is_callable_from_clojure(clojure):
             call = f"(cortex.nn.layers/layer :{name.rstrip(')')} {rest.rstrip(')')})"
             assert clojure_nodes(call) == python_nodes(example), example
         assert python_nodes("(gelu)") == [{"type": "gelu", "approximate": "none"}]
+        interned = jvm.eval("(pr-str (cortex.nn.layers/intern-registered!))")
+        assert list(loads(interned)) == ["gelu", "linear->gelu"]  # built-in vars stay as they are
+        assert clojure_nodes("(cortex.nn.layers/linear->gelu 3 :id :g)") == \
+            python_nodes("(linear->gelu 3 :id :g)")
+        assert clojure_nodes("(cortex.nn.layers/gelu)") == python_nodes("(gelu)")
     finally:
         unregister("gelu")
+        jvm.eval("(doseq [s '[gelu linear->gelu]] (ns-unmap 'cortex.nn.layers s))")
     with pytest.raises(bridge.ClojureError, match="no call form"):
         jvm.eval("(cortex.nn.layers/layer :gelu)")
 
