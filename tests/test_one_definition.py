@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 from torch import nn
 
@@ -66,3 +67,50 @@ print(sorted(m for m in sys.modules if m == "torch" or m.startswith("bridge.laye
     result = subprocess.run([sys.executable, "-c", code, root], capture_output=True,
                             text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def _scaled(form, args, kvs):
+    if len(args) != 1:
+        raise ValueError("(scaled …) takes a factor")
+    return [{"type": form.layer_type, "factor": args[0], **form.defaults, **kvs}]
+
+
+class Scaled(nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+
+def test_register_layer_takes_call_forms_with_positional_arguments():
+    from bridge.description.constructors import CallForm
+
+    bridge.register_layer(
+        "test.forms/scaled", lambda ctx: Scaled(ctx.node["factor"]),
+        required=("factor",), defaults={"bias?": False}, optional=("bias?",),
+        call_forms=[CallForm("scaled", _scaled, examples=("(scaled 3)",))])
+    try:
+        net = bridge.load_model("[(input 2) (test.forms/scaled 3 :id :s)]")
+        assert dict(net.layers[1].node) == {"type": "test.forms/scaled", "factor": 3,
+                                            "bias?": False, "id": "s", "parents": ["input-1"]}
+        assert net(torch.ones(1, 2)).tolist() == [[3.0, 3.0]]
+        with pytest.raises(ValueError, match=r"\(scaled …\) of :test.forms/other belongs to "
+                                             r":test.forms/scaled"):
+            bridge.register_layer("test.forms/other", lambda ctx: nn.Identity(),
+                                  call_forms=[CallForm("scaled")])
+        assert "test.forms/other" not in LAYER_TYPES
+    finally:
+        unregister("test.forms/scaled")
+    assert "scaled" not in CONSTRUCTORS
+
+
+def test_a_user_type_s_short_name_never_takes_a_built_in_form():
+    bridge.register_layer("test.forms/relu", lambda ctx: nn.ReLU())
+    try:
+        assert CONSTRUCTORS["relu"].layer_type == "relu"
+        assert CONSTRUCTORS["test.forms/relu"].layer_type == "test.forms/relu"
+    finally:
+        unregister("test.forms/relu")
+    assert CONSTRUCTORS["relu"].layer_type == "relu"

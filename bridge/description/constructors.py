@@ -185,9 +185,10 @@ _PARAMETERS: dict[str, tuple[str, ...]] = {}
 _OPTIONS: dict[str, frozenset[str]] = {}
 
 
-def conflicts(layer_type: str, forms: list[CallForm]) -> list[str]:
-    """The names among ``forms`` that another layer type's forms already hold."""
-    return [f.name for f in forms
+def conflicts(layer_type: str, forms: list[CallForm]) -> list[tuple[str, str | None]]:
+    """``(name, owner)`` of each name among ``forms`` that another layer type (or, owner
+    ``None``, the shared machinery: ``sequential``) already holds."""
+    return [(f.name, CONSTRUCTORS[f.name].layer_type) for f in forms
             if f.name in CONSTRUCTORS and CONSTRUCTORS[f.name].layer_type != layer_type]
 
 

@@ -385,6 +385,17 @@ def construct_layer(name, args_text) -> str:
                   for k, v in node.items()} for node in nodes])
 
 
+def call_forms() -> str:
+    """The names of every registered call form, as an EDN vector of strings (for
+    ``cortex.nn.layers/intern-registered!``); namespaced names are left out (Clojure
+    calls ``(my.ns/gated)`` by its short name), and so are Python-only ones (``dense``)."""
+    from bridge.description.constructors import CONSTRUCTORS
+
+    return _edn(sorted(name for name, form in CONSTRUCTORS.items()
+                       if form.layer_type is not None and "/" not in name
+                       and not form.python_only))
+
+
 def echo(value):
     """Returns its argument (for measuring the cost of one call)."""
     return value
@@ -416,6 +427,7 @@ ENTRY_POINTS: dict[str, Callable] = {
     "network-edn": network_edn,
     "release": release,
     "construct-layer": construct_layer,
+    "call-forms": call_forms,
     "echo": echo,
     "raise-error": raise_error,
 }

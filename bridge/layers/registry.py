@@ -160,10 +160,9 @@ def register(spec: LayerSpec, *, replace: bool = False) -> LayerSpec:
             f"layer type :{spec.type} is already registered; pass replace=True to override it"
         )
     forms = call_forms(spec)
-    taken = constructors.conflicts(spec.type, forms)
-    if taken:
-        raise ValueError(f"the call form ({taken[0]} …) of :{spec.type} belongs to "
-                         f":{constructors.lookup(taken[0]).layer_type}")
+    for name, owner in constructors.conflicts(spec.type, forms):
+        holder = f":{owner}" if owner else "the description language"
+        raise ValueError(f"the call form ({name} …) of :{spec.type} belongs to {holder}")
     LAYER_TYPES[spec.type] = spec
     constructors.publish(spec.type, forms, tuple(p.name for p in spec.params),
                          frozenset((*spec.required, *spec.defaults, *spec.optional)))

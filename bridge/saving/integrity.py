@@ -40,7 +40,7 @@ NODE_KEYS_ANY_LAYER = frozenset({
 })
 # Keys Cortex's constructors may leave on a node that its checks need not read:
 # (input 784) carries a stray :width, as in Cortex; a Gaussian dropout keeps a
-# :probability it ignores (constructors.py).
+# :probability it ignores (the call forms in bridge/layers/input.py, dropout.py).
 _CONSTRUCTOR_KEYS = {"input": frozenset({"width", "height", "channels"}),
                      "dropout": frozenset({"probability", "variance", "distribution"})}
 _KNOWN_HEADER = frozenset({*HEADER_ORDER, CHECKSUM_KEY, "description"})

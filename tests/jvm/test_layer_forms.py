@@ -98,10 +98,35 @@ def test_a_type_registered_in_python_is_callable_from_clojure(clojure):
             call = f"(cortex.nn.layers/layer :{name.rstrip(')')} {rest.rstrip(')')})"
             assert clojure_nodes(call) == python_nodes(example), example
         assert python_nodes("(gelu)") == [{"type": "gelu", "approximate": "none"}]
+        interned = jvm.eval("(pr-str (cortex.nn.layers/intern-registered!))")
+        assert list(loads(interned)) == ["gelu", "linear->gelu"]  # built-in vars stay as they are
+        assert clojure_nodes("(cortex.nn.layers/linear->gelu 3 :id :g)") == \
+            python_nodes("(linear->gelu 3 :id :g)")
+        assert clojure_nodes("(cortex.nn.layers/gelu)") == python_nodes("(gelu)")
     finally:
         unregister("gelu")
+        jvm.eval("(doseq [s '[gelu linear->gelu]] (ns-unmap 'cortex.nn.layers s))")
     with pytest.raises(bridge.ClojureError, match="no call form"):
         jvm.eval("(cortex.nn.layers/layer :gelu)")
+
+
+def test_a_user_form_with_positional_arguments_is_the_same_from_clojure(clojure):
+    from bridge.description.constructors import CallForm
+
+    def scaled(form, args, kvs):
+        return [{"type": form.layer_type, "factor": args[0], **form.defaults, **kvs}]
+
+    jvm.require("cortex.nn.layers")
+    bridge.register_layer("test.forms/scaled", lambda ctx: nn.Identity(),
+                          defaults={"bias?": False}, optional=("factor", "bias?"),
+                          call_forms=[CallForm("scaled", scaled, examples=("(scaled 3)",))])
+    try:
+        expected = [{"type": "test.forms/scaled", "factor": 3, "bias?": False, "id": "s"}]
+        assert python_nodes("(scaled 3 :id :s)") == expected
+        assert clojure_nodes("(cortex.nn.layers/layer :test.forms/scaled 3 :id :s)") == expected
+        assert clojure_nodes("(cortex.nn.layers/layer :scaled 3 :id :s)") == expected
+    finally:
+        unregister("test.forms/scaled")
 
 
 def test_the_door_works_in_a_plain_jvm_without_python():

@@ -330,3 +330,21 @@
                                  "arguments only inside Python, which knows the type")
                             {:node {:type (keyword n)} :args (vec args)})))
           [(merge-args {:type (keyword n)} args)]))))
+
+(defn intern-registered!
+  "Give every call form of Python's layer registry that this namespace lacks a var
+  here, calling `layer`: after `bridge.register_layer(\"gelu\", ..., linear_composite=True)`
+  in Python, `(intern-registered!)` makes `(cortex.nn.layers/gelu)` and
+  `(cortex.nn.layers/linear->gelu 3)` work. Existing vars are never replaced. Returns the
+  names interned; in a plain JVM (no Python) none."
+  []
+  (if-let [call (python-call)]
+    (vec (for [n ((requiring-resolve 'clojure.edn/read-string) (call :call-forms))
+               :let [sym (symbol n)]
+               :when (not (ns-resolve 'cortex.nn.layers sym))]
+           (do (intern 'cortex.nn.layers
+                       (with-meta sym {:doc (str "`(" n " & args)`, from Python's layer "
+                                                 "registry (intern-registered!).")})
+                       (fn [& args] (apply layer (keyword n) args)))
+               n)))
+    []))
