@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from bridge.description.normalize import RawNode, flatten_description
-from bridge.edn.types import Keyword
+from bridge.edn.types import Keyword, key_name
 from bridge.errors import ModelError
 from bridge.network.module import Network
 from bridge.network.plan import _stream_name, plan_network
@@ -166,7 +166,7 @@ def _edn_node(node: Mapping) -> dict:
     """A Python node map (str keys, ":keyword" strings) → EDN data, as the reader gives."""
     result = {}
     for key, value in node.items():
-        name = key.full if isinstance(key, Keyword) else str(key).lstrip(":")
+        name = key_name(key)
         if name in ("type", "id") and isinstance(value, str):
             value = Keyword(value.lstrip(":"))
         elif name == "parents" and isinstance(value, list | tuple):
@@ -222,7 +222,7 @@ def add_property_to_layer(net: Network, layer_id: str, key: str, value: Any, *,
             shape unless ``reinitialize``.
     """
     layer_id = _check_id(net, layer_id)
-    key = key.full if isinstance(key, Keyword) else str(key).lstrip(":")
+    key = key_name(key)
     if key in ("id", "type"):
         raise ModelError(f"add_property_to_layer cannot change :{key}", layer_id=layer_id)
     raws = _raw_nodes(net)
@@ -242,8 +242,7 @@ def add_property_to_layer(net: Network, layer_id: str, key: str, value: Any, *,
 
 
 def _options(value: Mapping) -> dict:
-    return {(k.full if isinstance(k, Keyword) else str(k).lstrip(":")): v
-            for k, v in value.items()}
+    return {key_name(k): v for k, v in value.items()}
 
 
 def freeze_layers(net: Network, layer_ids: Iterable[str] | None = None) -> Network:

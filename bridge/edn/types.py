@@ -102,9 +102,11 @@ class Keyword(_Named):
 
 
 def key_name(key) -> str:
-    """A map key as a plain string: a keyword's full name without the colon
-    (``:cortex-bridge/format`` -> ``"cortex-bridge/format"``), anything else as ``str``."""
-    return key.full if isinstance(key, Keyword) else str(key)
+    """A name as a plain string: a keyword's full name without the colon
+    (``:cortex-bridge/format`` -> ``"cortex-bridge/format"``), a string without a leading
+    colon (``":mse"`` -> ``"mse"``), anything else as ``str``. The one spelling of
+    "Keyword -> str" in the package."""
+    return key.full if isinstance(key, Keyword) else str(key).lstrip(":")
 
 
 class Symbol(_Named):

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from bridge.edn.types import Keyword
+from bridge.edn.types import key_name
 
 __all__ = ["initialize", "INITIALIZERS", "scheme_name"]
 
@@ -99,7 +99,7 @@ INITIALIZERS: dict[str, Callable[..., torch.Tensor]] = {
 def scheme_name(options: Mapping[str, Any]) -> str:
     """The ``:type`` of an initialisation map, as a plain string."""
     kind = options.get("type", "xavier")
-    return kind.full if isinstance(kind, Keyword) else str(kind)
+    return key_name(kind)
 
 
 def initialize(

@@ -30,7 +30,7 @@ from typing import Any
 from bridge.description.ids import assign_ids, graph_order, link_parents
 from bridge.description.normalize import RawNode
 from bridge.description.shapes import Shape
-from bridge.edn.types import Keyword
+from bridge.edn.types import Keyword, key_name
 from bridge.errors import ModelError, ModelErrors
 from bridge.layers._checks import count_text, working_elements
 from bridge.layers.registry import BuildContext, LayerSpec, get_spec
@@ -206,7 +206,7 @@ def _stream_name(value) -> str | None:
         return value.full
     if isinstance(value, Mapping):
         for key, inner in value.items():
-            name = key.full if isinstance(key, Keyword) else str(key)
+            name = key_name(key)
             if name == "stream" and isinstance(inner, Keyword):
                 return inner.full
     return None
@@ -262,7 +262,7 @@ def _initialization_elements(raw: RawNode, param_shapes: Mapping[str, tuple[int,
             continue
         scheme = options.get("initialization")
         kind = scheme.get("type") if isinstance(scheme, Mapping) else None
-        kind = kind.full if isinstance(kind, Keyword) else kind
+        kind = key_name(kind) if kind is not None else None
         if kind == "orthogonal" and len(shape) >= 2:
             count += math.prod(shape[1:]) ** 2
     return count

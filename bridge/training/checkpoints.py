@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from bridge.edn.tensor_tag import encode_tensor
-from bridge.edn.types import Keyword
+from bridge.edn.types import Keyword, key_name
 from bridge.errors import TrainingError
 
 __all__ = ["TrainingState", "save_checkpoint", "load_checkpoint", "checkpoint_file",
@@ -82,7 +82,8 @@ def checkpoint_file(path: str | os.PathLike, *, best: bool = False) -> Path:
 def _plain(value: Any) -> Any:
     """EDN data from a checkpoint → Python with str keys (tensors stay tensors)."""
     if isinstance(value, Mapping):
-        return {(k.full if isinstance(k, Keyword) else k): _plain(v) for k, v in value.items()}
+        return {key_name(k) if isinstance(k, Keyword | str) else k: _plain(v)
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, Keyword):

@@ -63,7 +63,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from bridge.edn.types import Keyword
+from bridge.edn.types import Keyword, key_name
 from bridge.errors import DataError, ModelError
 from bridge.layers.registry import get_spec
 from bridge.training.data import LabelSpec
@@ -118,7 +118,7 @@ def loss_name(value: Any) -> str:
     Raises:
         ValueError: an unknown name, listing the known ones.
     """
-    name = value.full if isinstance(value, Keyword) else str(value).lstrip(":")
+    name = key_name(value)
     name = _ALIASES.get(name, name)
     if name not in LOSSES:
         raise ValueError(f"unknown loss :{name}; known losses are "
@@ -192,7 +192,7 @@ def _l1(x: torch.Tensor) -> torch.Tensor:
 
 
 def _key(name: Any) -> str:
-    return name.full if isinstance(name, Keyword) else str(name).lstrip(":")
+    return key_name(name)
 
 
 def _options(value: Any) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from typing import Any
 
 import torch
 
-from bridge.edn.types import EdnList, Keyword, Symbol
+from bridge.edn.types import EdnList, Keyword, Symbol, key_name
 
 __all__ = ["OPTIMIZERS", "OptimizerSpec", "register_optimizer", "parse_optimizer",
            "make_optimizer", "make_schedule", "optimizer_edn", "SCHEDULES"]
@@ -144,7 +144,7 @@ def _name(value: Any) -> str:
 
 
 def _plain_key(value: Any) -> str:
-    return value.full if isinstance(value, Keyword) else str(value).lstrip(":")
+    return key_name(value)
 
 
 def parse_optimizer(value: Any) -> dict[str, Any]:
