@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bridge.errors import Interrupted, NetworkBusy, OptionError
+from bridge.errors import DataError, Interrupted, ModelError, NetworkBusy, OptionError
 from bridge.jvm.guard import JavaFlag, exclusive, forget
 
 __all__ = ["ENTRY_POINTS", "install", "handle_count"]
@@ -396,10 +396,29 @@ ENTRY_POINTS: dict[str, Callable] = {
 # --- printing and exceptions ---------------------------------------------------------------
 
 
+def _named_parts(message: str, kind: str) -> dict:
+    """``:stream``, ``:layer`` and ``:item`` as the message names them (the trainer's and
+    loader's messages say ``stream :x``, ``layer :fc``, ``item 3``)."""
+    import re
+
+    data = {_kw("cortex.bridge/error"): _kw(kind)}
+    for key, pattern in (("stream", r"\bstreams? :([\w.*+!?<>=/-]+)"),
+                         ("layer", r"\blayer :([\w.*+!?<>=/-]+)")):
+        found = re.search(pattern, message)
+        if found:
+            data[_kw(key)] = _kw(found.group(1))
+    item = re.search(r"\bitem (\d+)", message)
+    if item:
+        data[_kw("item")] = int(item.group(1))
+    return data
+
+
 def _door_data(error: BaseException) -> dict:
     """``:cortex.bridge/error`` and its details for the failures Clojure code handles."""
     if isinstance(error, OptionError):
         return error.clojure_data
+    if isinstance(error, DataError | ModelError):
+        return _named_parts(str(error), "data" if isinstance(error, DataError) else "model")
     if isinstance(error, NetworkBusy):
         return {_kw("cortex.bridge/error"): _kw("busy")}
     if isinstance(error, Interrupted):

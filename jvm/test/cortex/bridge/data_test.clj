@@ -71,6 +71,10 @@
       (let [e (caught #(bridge/train! net [{:x [0 0 0] :y [0]}] {:log nil}))]
         (is (= {:cortex.bridge/error :data :stream :x :layer :x :expected 2 :found 3}
                (ex-data e)))))
+    (testing "the trainer's data errors carry the stream they name"
+      (let [e (caught #(bridge/train! net [{:x [0 0] :z [0]}] {:log nil}))]
+        (is (= :data (:cortex.bridge/error (ex-data e))))
+        (is (= :z (:stream (ex-data e))))))
     (testing "an unknown option is named as Clojure writes it"
       (let [e (caught #(bridge/train! net xor {:bogus-option 1 :log nil}))]
         (is (re-find #":bogus-option" (ex-message e)))
