@@ -439,9 +439,11 @@ def _ex_info(error: BaseException):
             _kw("python/traceback"): "".join(traceback.format_exception(error))}
     data.update(_door_data(error))
     read = var("clojure.edn", "read-string")
+    # The door's own failures speak for themselves; Python's say which exception it was.
+    door = isinstance(error, OptionError | NetworkBusy | Interrupted)
+    text = message if door else f"{type(error).__name__}: {message}"
     return jpype.JClass("clojure.lang.ExceptionInfo")(
-        jpype.JString(message if isinstance(error, OptionError | NetworkBusy | Interrupted)
-                      else f"{type(error).__name__}: {message}"), read.invoke(jpype.JString(_edn(data))))
+        jpype.JString(text), read.invoke(jpype.JString(_edn(data))))
 
 
 def _wrap(name: str, function: Callable):
