@@ -222,7 +222,8 @@
     (if (released? data)
       (throw (ex-info "the data set was released" {:cortex.bridge/error :released}))
       (f (.-handle ^Dataset data)))
-    (let [h (python-data net data)]
+    (let [h (try (python-data net data)
+                 (catch clojure.lang.ExceptionInfo e (throw (py/at-call-site e))))]
       (try (f h) (finally (py/call :release h))))))
 
 (defn- log-fn
