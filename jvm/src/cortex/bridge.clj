@@ -11,8 +11,15 @@
     (bridge/weights net)                ;=> {:linear-1 {:weights {:shape [10 2] :data #object[\"[F\" …]} …}}
     (bridge/save! net \"xor.edn\")
 
-  Networks live in the Python process; a Network record holds a handle to one. Data
-  crosses as primitive arrays in one bulk copy per stream."
+  Networks live in the Python process; a Network holds a handle to one, prints as its
+  layer table, looks up :layers :inputs :outputs :description, and datafies (with nav to
+  each layer's parameters and to the weights). Its Python side is freed by release! or
+  when the Network is collected. One call runs per network at a time (another thread's
+  call fails with {:cortex.bridge/error :busy}, or waits with :wait true); train!,
+  evaluate and run stop after the current step when their thread is interrupted (nREPL
+  interrupt, Ctrl-C in `cortex-bridge repl`, future-cancel) and throw
+  {:cortex.bridge/error :interrupted}. Data crosses in one bulk copy per stream, packed
+  once per value (cortex.bridge.pack)."
   (:require [clojure.core.protocols :as p]
             [clojure.edn :as edn]
             [cortex.bridge.edn :as bridge-edn]
