@@ -124,3 +124,13 @@
       (is (= path (:checkpoint (ex-data e))))
       (is (= (bits net) (bits (bridge/load-network path)))
           "the checkpoint holds the network as the last step left it"))))
+
+(deftest a-long-run-on-one-network-does-not-hold-up-another
+  (let [busy (small-net 10)
+        other (small-net 11)
+        [thread result] (long-training busy)]
+    (Thread/sleep 300)
+    (is (= 2 (count (bridge/train! other blobs {:epochs 2 :log nil}))))
+    (is (.isAlive ^Thread thread) "the first is still training")
+    (.interrupt ^Thread thread)
+    (is (= :interrupted (:cortex.bridge/error (ex-data (deref result 5000 nil)))))))
