@@ -42,6 +42,20 @@
 
 (declare describe description)
 
+(defn- lazy-entry
+  "A map entry of `x` whose value is looked up only when asked for: `keys` of a network
+  fetches nothing (its :description is a whole saved network)."
+  [^clojure.lang.ILookup x k]
+  (reify
+    clojure.lang.IMapEntry
+    (key [_] k)
+    (val [_] (.valAt x k))
+    java.util.Map$Entry
+    (getKey [_] k)
+    (getValue [_] (.valAt x k))
+    Object
+    (toString [_] (str [k '…]))))
+
 (def ^:private network-keys [:handle :layers :inputs :outputs :parameter-count :description])
 
 ;; `state` is an atom {:cleanable … :released? … :describe … :summary …}: the Cleanable
@@ -57,8 +71,7 @@
       :description (description this)
       not-found))
   clojure.lang.Seqable
-  (seq [this]
-    (seq (map #(clojure.lang.MapEntry/create % (.valAt this %)) network-keys)))
+  (seq [this] (seq (map #(lazy-entry this %) network-keys)))
   Object
   (toString [_] (str "#cortex.bridge/network " handle)))
 
