@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from bridge.errors import Interrupted, NetworkBusy, OptionError
+from bridge.errors import DataError, Interrupted, ModelError, NetworkBusy, OptionError
 from bridge.jvm.guard import JavaFlag, exclusive, forget
+from bridge.jvm.options import check_options, clojure_message, named_parts, train_options
 
 __all__ = ["ENTRY_POINTS", "install", "handle_count"]
 
@@ -212,46 +213,6 @@ def _history_edn(history) -> list:
     return [{_kw(k): v for k, v in entry.items()} for entry in history or ()]
 
 
-# Keyword arguments of bridge.train that are not Clojure options (the door sets them).
-_NOT_OPTIONS = {"net", "train", "test", "log", "cancel", "on_epoch", "on_batch"}
-
-
-def _train_options() -> list[str]:
-    import inspect
-
-    import bridge
-
-    return [name for name in inspect.signature(bridge.train).parameters
-            if name not in _NOT_OPTIONS]
-
-
-def _check_options(what: str, kwargs: dict, allowed: list[str], door=()) -> None:
-    """``door``: the options the Clojure side takes itself (listed, not checked)."""
-    unknown = [k for k in kwargs if k not in allowed]
-    if unknown:
-        allowed = [*allowed, *door]
-        names = " ".join(":" + a.replace("_", "-") for a in allowed)
-        option = _kw(unknown[0].replace("_", "-"))
-        raise OptionError(f"{what} has no option :{option.name}; its options are {names}",
-                          {_kw("cortex.bridge/error"): _kw("unknown-option"),
-                           _kw("option"): option,
-                           _kw("options"): [_kw(a.replace("_", "-")) for a in allowed]})
-
-
-def clojure_message(text: str) -> str:
-    """A Python message in Clojure's words: ``batch_size=0`` and `` `batch_size` `` of the
-    trainer's options become ``:batch-size 0`` and ``:batch-size``."""
-    import re
-
-    for name in sorted(_train_options(), key=len, reverse=True):
-        kebab = ":" + name.replace("_", "-")
-        text = re.sub(rf"`{name}`", kebab, text)
-        text = re.sub(rf"\b{name}=", kebab + " ", text)
-        if "_" in name:
-            text = re.sub(rf"\b{name}\b", kebab, text)
-    return text
-
-
 def train(handle, data_handle, test_handle, options_text, flag=None, log_fn=None) -> str:
     """Train; returns ``{:history [...] :best-epoch n}`` as EDN (``:best-epoch``: the
     epoch whose network was kept, or nil). Options: ``:epochs :batch-size :optimizer
@@ -269,7 +230,7 @@ def train(handle, data_handle, test_handle, options_text, flag=None, log_fn=None
     test = _rename(_get(test_handle), mapping) if int(test_handle) > 0 else None
     validation_handle = options.pop("validation-handle", None)
     kwargs = {k.replace("-", "_"): v for k, v in options.items()}
-    _check_options("train!", kwargs, _train_options(), door=("test", "log", "streams", "wait"))
+    check_options("train!", kwargs, train_options(), door=("test", "log", "streams", "wait"))
     if validation_handle is not None and int(validation_handle) > 0:
         kwargs["validation"] = _rename(_get(validation_handle), mapping)
     with exclusive(handle, cancel=cancel, wait=wait, what="train!"):
@@ -283,7 +244,7 @@ def evaluate(handle, data_handle, options_text, flag=None) -> str:
     import bridge
 
     options = _options(options_text)
-    _check_options("evaluate", {k.replace("-", "_"): v for k, v in options.items()},
+    check_options("evaluate", {k.replace("-", "_"): v for k, v in options.items()},
                    ["batch_size", "streams", "wait"])
     cancel = JavaFlag(flag)
     data = _rename(_get(data_handle), options.get("streams") or {})
@@ -300,7 +261,7 @@ def predict(handle, data_handle, options_text, flag=None):
     import bridge
 
     options = _options(options_text)
-    _check_options("run", {k.replace("-", "_"): v for k, v in options.items()},
+    check_options("run", {k.replace("-", "_"): v for k, v in options.items()},
                    ["batch_size", "streams", "wait"])
     cancel = JavaFlag(flag)
     net = _get(handle)
@@ -440,6 +401,8 @@ def _door_data(error: BaseException) -> dict:
     """``:cortex.bridge/error`` and its details for the failures Clojure code handles."""
     if isinstance(error, OptionError):
         return error.clojure_data
+    if isinstance(error, DataError | ModelError):
+        return named_parts(str(error), "data" if isinstance(error, DataError) else "model")
     if isinstance(error, NetworkBusy):
         return {_kw("cortex.bridge/error"): _kw("busy")}
     if isinstance(error, Interrupted):
@@ -460,9 +423,11 @@ def _ex_info(error: BaseException):
             _kw("python/traceback"): "".join(traceback.format_exception(error))}
     data.update(_door_data(error))
     read = var("clojure.edn", "read-string")
+    # The door's own failures speak for themselves; Python's say which exception it was.
+    door = isinstance(error, OptionError | NetworkBusy | Interrupted)
+    text = message if door else f"{type(error).__name__}: {message}"
     return jpype.JClass("clojure.lang.ExceptionInfo")(
-        jpype.JString(message if isinstance(error, OptionError | NetworkBusy | Interrupted)
-                      else f"{type(error).__name__}: {message}"), read.invoke(jpype.JString(_edn(data))))
+        jpype.JString(text), read.invoke(jpype.JString(_edn(data))))
 
 
 def _wrap(name: str, function: Callable):

@@ -61,7 +61,8 @@ def test_temporary_data_sets_are_released_after_each_call(clojure):
              " (bridge/train! leak-net labelled {:epochs 1 :log nil :test (take 10 labelled)})"
              " (bridge/evaluate leak-net labelled))")
     jvm.eval("(bridge/run leak-net (take 50 leak-items))"
-             " (bridge/run leak-net (mapv #(assoc % :x (float-array (:x %))) (take 50 leak-items)))")
+             " (bridge/run leak-net (mapv #(assoc % :x (float-array (:x %)))"
+             "                            (take 50 leak-items)))")
     assert calls.handle_count() <= handles
     jvm.eval("(try (bridge/run leak-net [{:x [1 2]}]) (catch Exception _ :failed))")
     assert calls.handle_count() <= handles, "a failed call leaves no data set behind"
@@ -91,7 +92,8 @@ def test_release_frees_at_once_and_only_once(clojure):
             first-release (bridge/release! net)
             second-release (bridge/release! net)]
         [first-release second-release (bridge/released? net) (pr-str net)
-         (:cortex.bridge/error (try (bridge/run net [{:x [1 2]}]) (catch Exception e (ex-data e))))])""")
+         (:cortex.bridge/error (try (bridge/run net [{:x [1 2]}])
+                                    (catch Exception e (ex-data e))))])""")
     first, second, released, printed, error = list(result)
     assert (bool(first), bool(second), bool(released)) == (True, False, True)
     assert "released" in str(printed)

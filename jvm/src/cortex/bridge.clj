@@ -11,8 +11,15 @@
     (bridge/weights net)                ;=> {:linear-1 {:weights {:shape [10 2] :data #object[\"[F\" …]} …}}
     (bridge/save! net \"xor.edn\")
 
-  Networks live in the Python process; a Network record holds a handle to one. Data
-  crosses as primitive arrays in one bulk copy per stream."
+  Networks live in the Python process; a Network holds a handle to one, prints as its
+  layer table, looks up :layers :inputs :outputs :description, and datafies (with nav to
+  each layer's parameters and to the weights). Its Python side is freed by release! or
+  when the Network is collected. One call runs per network at a time (another thread's
+  call fails with {:cortex.bridge/error :busy}, or waits with :wait true); train!,
+  evaluate and run stop after the current step when their thread is interrupted (nREPL
+  interrupt, Ctrl-C in `cortex-bridge repl`, future-cancel) and throw
+  {:cortex.bridge/error :interrupted}. Data crosses in one bulk copy per stream, packed
+  once per value (cortex.bridge.pack)."
   (:require [clojure.core.protocols :as p]
             [clojure.edn :as edn]
             [cortex.bridge.edn :as bridge-edn]
@@ -35,6 +42,20 @@
 
 (declare describe description)
 
+(defn- lazy-entry
+  "A map entry of `x` whose value is looked up only when asked for: `keys` of a network
+  fetches nothing (its :description is a whole saved network)."
+  [^clojure.lang.ILookup x k]
+  (reify
+    clojure.lang.IMapEntry
+    (key [_] k)
+    (val [_] (.valAt x k))
+    java.util.Map$Entry
+    (getKey [_] k)
+    (getValue [_] (.valAt x k))
+    Object
+    (toString [_] (str [k '…]))))
+
 (def ^:private network-keys [:handle :layers :inputs :outputs :parameter-count :description])
 
 ;; `state` is an atom {:cleanable … :released? … :describe … :summary …}: the Cleanable
@@ -50,8 +71,7 @@
       :description (description this)
       not-found))
   clojure.lang.Seqable
-  (seq [this]
-    (seq (map #(clojure.lang.MapEntry/create % (.valAt this %)) network-keys)))
+  (seq [this] (seq (map #(lazy-entry this %) network-keys)))
   Object
   (toString [_] (str "#cortex.bridge/network " handle)))
 
@@ -240,7 +260,8 @@
     (if (released? data)
       (throw (ex-info "the data set was released" {:cortex.bridge/error :released}))
       (f (.-handle ^Dataset data)))
-    (let [h (python-data net data)]
+    (let [h (try (python-data net data)
+                 (catch clojure.lang.ExceptionInfo e (throw (py/at-call-site e))))]
       (try (f h) (finally (py/call :release h))))))
 
 (defn- log-fn

@@ -3,7 +3,6 @@
   (train model data optimizer :epochs 10 :batch-size 32) and (evaluate model data).
   The layer functions are cortex.nn.layers' own, under the tutorial's names."
   (:require [cortex.bridge :as bridge]
-            [cortex.bridge.bulk :as bulk]
             [cortex.nn.layers :as layers]))
 
 (defmacro ^:private defalias
@@ -48,15 +47,10 @@
     (when (and (= 1 (count inputs)) (= 1 (count outputs)))
       {:data (first inputs) :labels (first outputs) :label (first outputs)})))
 
-(defn- rename-items [model data]
-  (let [mapping (stream-map model)]
-    (cond
-      (or (bridge/dataset? data) (nil? mapping)) data
-      (bulk/bulk? data) (bulk/rename data mapping)
-      :else (map (fn [item] (into {} (map (fn [[k v]] [(get mapping k k) v]) item))) data))))
-
 (defn- python-streams
-  "For a Python-held Dataset: {dataset-stream layer-id} as :streams wants it."
+  "For a Python-held Dataset: {dataset-stream layer-id} as :streams wants it. (Plain
+  Cortex data needs none: cortex.bridge names :data and :labels after the layers of a
+  one-input, one-output network as it packs them.)"
   [model data]
   (when (bridge/dataset? data)
     (not-empty (into {} (map (fn [[k v]] [(name k) (name v)])
@@ -68,7 +62,7 @@
   cortex.bridge/train! (:log, :progress, :seed, :test …)."
   [model data optimizer & {:as options}]
   (let [streams (python-streams model data)]
-    (bridge/train! model (rename-items model data)
+    (bridge/train! model data
                    (cond-> (merge {:epochs 10 :batch-size 32} options {:optimizer optimizer})
                      streams (assoc :streams streams)))
     model))
@@ -78,7 +72,7 @@
   has no classification output)."
   [model data]
   (let [streams (python-streams model data)
-        result (bridge/evaluate model (rename-items model data)
+        result (bridge/evaluate model data
                                 (if streams {:streams streams} {}))]
     (:accuracy result (:loss result))))
 
@@ -86,4 +80,4 @@
   "Outputs for every item of `data`: a vector of {output-id [values …]} maps.
   Options: :batch-size."
   [model data & {:as options}]
-  (bridge/run model (rename-items model data) (or options {})))
+  (bridge/run model data (or options {})))

@@ -68,40 +68,46 @@
     (reduce (fn [^long acc x] (+ acc (width-of x k index))) 0 v)
     :else (not-a-number k index v)))
 
-(defn- direct-buffer ^FloatBuffer [^floats values]
-  (let [buffer (.order (ByteBuffer/allocateDirect (* 4 (max 1 (alength values))))
-                       (ByteOrder/nativeOrder))
-        floats (.asFloatBuffer buffer)]
-    (.put floats values)
-    (.flip floats)
-    floats))
-
 (defn- stream-name [k] (if (keyword? k) (subs (str k) 1) (str k)))
 
-(defn- pack-stream
-  "{:spec {:name :width :dtype :vector} :buffer FloatBuffer} of stream `k`."
-  [^java.util.List items k]
-  (let [n (.size items)
-        first-value (get (.get items 0) k)
-        width (width-of first-value k 0)
-        out (float-array (* n width))]
-    (dotimes [index n]
-      (let [item (.get items index)
-            _ (when-not (contains? item k)
-                (throw (ex-info (str "item " index " has no stream " k)
-                                {:stream k :item index :keys (keys item)})))
-            v (get item k)
-            start (* index width)
-            end (try (fill! out start (+ start width) v)
+(defn- direct-floats ^FloatBuffer [^long n]
+  (.asFloatBuffer (.order (ByteBuffer/allocateDirect (* 4 (max 1 n))) (ByteOrder/nativeOrder))))
+
+(defn- put-item!
+  "Item `index`'s value `v` into `out`: a float[] of the width in one bulk copy, anything
+  else through `scratch` (one item's floats) filled in primitive loops."
+  [^FloatBuffer out ^floats scratch v k index]
+  (let [width (alength scratch)]
+    (if (and (instance? float-class v) (= width (alength ^floats v)))
+      (.put out ^floats v)
+      (let [end (try (fill! scratch 0 width v)
                      (catch clojure.lang.ExceptionInfo e
                        (if (contains? (ex-data e) ::bad)
                          (not-a-number k index (::bad (ex-data e)))
                          (throw e))))]
-        (when-not (= end (+ start width))
-          (wrong-width k index (width-of v k index) width))))
+        (when-not (= end width)
+          (wrong-width k index (width-of v k index) width))
+        (.put out scratch)))))
+
+(defn- pack-stream
+  "{:spec {:name :width :dtype :vector} :buffer FloatBuffer} of stream `k`: one direct
+  buffer, filled item by item."
+  [^java.util.List items k]
+  (let [n (.size items)
+        first-value (get (.get items 0) k)
+        width (width-of first-value k 0)
+        ^FloatBuffer out (direct-floats (* n width))
+        scratch (float-array width)]
+    (dotimes [index n]
+      (let [item (.get items index)]
+        (when-not (contains? item k)
+          (throw (ex-info (str "item " index " has no stream " k)
+                          {:stream k :item index :keys (keys item)})))
+        (put-item! out scratch (get item k) k index)))
+    (.flip out)
     {:spec {:name (stream-name k) :width width :dtype :float32
             :vector (not (instance? Number first-value))}
-     :buffer (direct-buffer out)}))
+     :buffer out}))
 
 (defn pack
   "Cortex data as {:count n :streams [spec …] :buffers [FloatBuffer …]}. Throws ex-info

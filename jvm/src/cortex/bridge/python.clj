@@ -73,6 +73,10 @@
        (.setStackTrace e (into-array StackTraceElement kept)))
      e)))
 
+(defn- from-python?
+  [e]
+  (boolean (:python/type (ex-data e))))
+
 (defn call
   "Call the Python entry point `k` with `args`. A Python failure is rethrown located at
   the caller's form."
@@ -82,7 +86,7 @@
     (try
       (apply f args)
       (catch clojure.lang.ExceptionInfo e
-        (throw (if (:python/type (ex-data e)) (at-call-site e) e))))))
+        (throw (if (from-python? e) (at-call-site e) e))))))
 
 (defn release-on-gc!
   "Queue the Python object `handle` for release once `owner` is collected; returns the
@@ -152,7 +156,10 @@
         ^Future worker (future (f flag))]
     (try
       (.get worker)
-      (catch ExecutionException e (throw (at-call-site (.getCause e))))
+      (catch ExecutionException e
+        ;; a Python failure is relocated to this (the caller's) thread; others keep theirs
+        (let [cause (.getCause e)]
+          (throw (if (from-python? cause) (at-call-site cause) cause))))
       (catch InterruptedException _ (interrupted! flag worker what))
       (catch ThreadDeath _ (interrupted! flag worker what)))))
 

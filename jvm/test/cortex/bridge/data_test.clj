@@ -71,6 +71,10 @@
       (let [e (caught #(bridge/train! net [{:x [0 0 0] :y [0]}] {:log nil}))]
         (is (= {:cortex.bridge/error :data :stream :x :layer :x :expected 2 :found 3}
                (ex-data e)))))
+    (testing "the trainer's data errors carry the stream they name"
+      (let [e (caught #(bridge/train! net [{:x [0 0] :z [0]}] {:log nil}))]
+        (is (= :data (:cortex.bridge/error (ex-data e))))
+        (is (= :z (:stream (ex-data e))))))
     (testing "an unknown option is named as Clojure writes it"
       (let [e (caught #(bridge/train! net xor {:bogus-option 1 :log nil}))]
         (is (re-find #":bogus-option" (ex-message e)))
@@ -80,6 +84,9 @@
       (let [e (caught #(bridge/train! net xor {:batch-size 0 :log nil}))]
         (is (re-find #":batch-size" (ex-message e)))
         (is (not (re-find #"batch_size" (ex-message e))))))
+    (testing "a data error found in Clojure is located at the caller too"
+      (let [e (caught #(bridge/train! net [{:x [0 0 0] :y [0]}] {:log nil}))]
+        (is (str/includes? (.getClassName (first (.getStackTrace ^Throwable e))) "data_test"))))
     (testing "the error's location is the caller, not the JPype proxy"
       (let [e (caught #(bridge/train! net xor {:batch-size 0 :log nil}))
             top (first (.getStackTrace ^Throwable e))]

@@ -115,3 +115,31 @@
     (is (= "" (with-out-str (bridge/train! net blobs {:epochs 2 :log #(swap! lines conj %)}))))
     (is (= 2 (count @lines)))
     (is (re-find #"epoch\s+1/2" (first @lines)))))
+
+(deftest an-interrupted-run-writes-the-checkpoint-it-was-asked-for
+  (let [net (small-net 9)
+        path (str (java.io.File/createTempFile "interrupted" ".edn"))
+        result (promise)
+        thread (Thread. #(deliver result (try (bridge/train! net blobs {:epochs 1000000
+                                                                        :batch-size 4
+                                                                        :checkpoint path
+                                                                        :log nil})
+                                              (catch Throwable e e))))]
+    (.start thread)
+    (Thread/sleep 700)
+    (.interrupt thread)
+    (let [e (deref result 5000 :timeout)]
+      (is (= :interrupted (:cortex.bridge/error (ex-data e))))
+      (is (= path (:checkpoint (ex-data e))))
+      (is (= (bits net) (bits (bridge/load-network path)))
+          "the checkpoint holds the network as the last step left it"))))
+
+(deftest a-long-run-on-one-network-does-not-hold-up-another
+  (let [busy (small-net 10)
+        other (small-net 11)
+        [thread result] (long-training busy)]
+    (Thread/sleep 300)
+    (is (= 2 (count (bridge/train! other blobs {:epochs 2 :log nil}))))
+    (is (.isAlive ^Thread thread) "the first is still training")
+    (.interrupt ^Thread thread)
+    (is (= :interrupted (:cortex.bridge/error (ex-data (deref result 5000 nil)))))))
