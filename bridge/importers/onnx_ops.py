@@ -15,6 +15,7 @@ import numpy as np
 
 from bridge.description.shapes import Shape, window_output_size
 from bridge.importers.onnx_graph import Tensor, Unsupported
+from bridge.importers.onnx_shapes import reshape_target
 
 __all__ = ["OPERATORS"]
 
@@ -224,7 +225,8 @@ def _flatten_to_vector(cv, node, x: Tensor):
     """A flat view of ``x``: planar CHW is already the flat order, so only a node that
     still reads ``(C, H, W)`` as an image needs Cortex's flat ``1x1xn`` shape."""
     if x.dims.channels > 1 and x.dims.height * x.dims.width > 1:
-        cv.emit(node, "concatenate", [x], Shape.flat(x.size), shape=(x.size,))
+        flat = cv.emit(node, "concatenate", [x], Shape.flat(x.size), shape=(x.size,))
+        cv.flattening.add(flat.ref)  # dropped again if only linear layers read it
     else:
         cv.alias(node.output[0], Tensor(x.ref, (x.size,), x.dims))
 
@@ -235,16 +237,37 @@ def flatten(cv, node, attrs):
     _flatten_to_vector(cv, node, cv.tensor(node.input[0]))
 
 
+def _reshape_inner(cv, x: Tensor, target: list[int]) -> tuple[int, ...]:
+    """The per-sample shape a reshape gives ``x``: 0 copies, one -1 is inferred; the
+    first entry must keep the batch (0, -1 with the rest fixed, or the graph's own
+    fixed batch size)."""
+    first, inner = target[0], [x.shape[i] if v == 0 and i < len(x.shape) else v
+                               for i, v in enumerate(target[1:])]
+    if not (first == 0 or (first == -1 and -1 not in inner) or first == cv.static_batch):
+        raise Unsupported(f"reshape to {target} does not keep the batch axis first")
+    if -1 in inner:
+        known = math.prod(v for v in inner if v != -1)
+        inner[inner.index(-1)] = x.size // known if known else 0
+    if math.prod(inner) != x.size:
+        raise Unsupported(f"reshape of [N, {', '.join(map(str, x.shape))}] to {target}")
+    return tuple(inner)
+
+
 def reshape(cv, node, attrs):
     x = cv.tensor(node.input[0])
-    target = [int(v) for v in cv.constant(node, 1, "shape").reshape(-1)]
-    inner = target[1:]
-    if len(inner) == 1 and inner[0] in (-1, x.size):
+    if not cv.is_constant(node.input[1]):
+        raise Unsupported("reshape to a shape the network computes")
+    inner = _reshape_inner(cv, x, reshape_target(cv, node.input[1]))
+    if len(inner) == 1:
         _flatten_to_vector(cv, node, x)
-    elif [x.shape[i] if v == 0 else v for i, v in enumerate(inner)] in (list(x.shape),):
+    elif inner == x.shape:
         cv.alias(node.output[0], x)
+    elif len(inner) == 3 and cv.reshape_input(node, x, inner):
+        pass  # a flat graph input read as an image: the input layer takes that shape
     else:
-        raise Unsupported(f"reshape of [N, {', '.join(map(str, x.shape))}] to {target}")
+        raise Unsupported(f"reshape of [N, {', '.join(map(str, x.shape))}] to "
+                          f"[N, {', '.join(map(str, inner))}] (Cortex reshapes only by "
+                          "flattening)")
 
 
 def gemm(cv, node, attrs):
@@ -304,6 +327,8 @@ def identity(cv, node, attrs):
     value = cv.value(node.input[0])
     if isinstance(value, np.ndarray):
         cv.constants[node.output[0]] = value
+        if node.input[0] in cv.batch_masks:
+            cv.batch_masks[node.output[0]] = cv.batch_masks[node.input[0]]
     else:
         cv.alias(node.output[0], value)
 
@@ -315,6 +340,7 @@ OPERATORS = {
     "BatchNormalization": batch_normalization,
     "Relu": _activation("relu"), "Sigmoid": _activation("logistic"),
     "Tanh": _activation("tanh"), "Selu": selu, "PRelu": prelu, "Softmax": softmax,
+    # (Concat, Gather, Shape … of constants are folded first: onnx_shapes)
     "Add": add, "Mul": mul, "Concat": concat, "Flatten": flatten, "Reshape": reshape,
     "Gemm": gemm, "MatMul": matmul, "Dropout": dropout, "LRN": lrn,
     "Identity": identity, "Constant": lambda cv, node, attrs: None,

@@ -233,3 +233,49 @@ def test_ceil_mode_is_kept_where_cortex_places_the_same_windows(tmp_path):
     net = check_import(model, torch.randn(2, 3, 5, 5), tmp_path / "ceil.onnx")
     assert net.layers[1].node["dimension-op"].name == "ceil"
     assert net.layers[1].output_shape == (3, 3, 3)
+
+
+class ViewFlatten(nn.Module):
+    """``x.view(x.size(0), -1)``: with a dynamic batch the exporter computes the target
+    shape (Shape → Gather → Unsqueeze → Concat → Reshape), which is folded."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = nn.Conv2d(1, 3, 3), nn.Linear(3 * 4 * 4, 4)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        return self.fc(y.view(y.size(0), -1))
+
+
+def test_computed_reshape_targets_are_folded(tmp_path):
+    torch.manual_seed(5)
+    net = check_import(ViewFlatten(), torch.randn(3, 1, 6, 6), tmp_path / "view.onnx")
+    assert [layer.type for layer in net.layers] == ["input", "convolutional", "relu",
+                                                    "linear"]
+
+
+@pytest.mark.parametrize("description", [
+    "[(input 64) (linear 32) (relu) (dropout 0.8) (linear 10) (softmax)]",
+    "[(input 8 8 1) (convolutional 3 1 1 4) (batch-normalization :mode :spatial) (relu)"
+    " (max-pooling 2 0 2) (linear 10) (softmax)]",
+])
+def test_our_own_onnx_export_comes_back(tmp_path, description):
+    """export --onnx and import are inverses where the export has no padding tricks (a
+    flat input reshaped to an image, a crop that keeps everything)."""
+    from bridge.saving.onnx import export_onnx
+
+    net = bridge.load_model(description, seed=0).eval()
+    with torch.no_grad():  # trained-looking running statistics
+        for layer in net.layers:
+            if layer.type == "batch-normalization":
+                net.parameters_by_layer()[layer.id]["variances"].uniform_(0.5, 2)
+    export_onnx(net, tmp_path / "net.onnx")
+    back = bridge.import_onnx(tmp_path / "net.onnx").eval()
+    # the export leaves dropout out and folds batch-norm into the convolution
+    assert [layer.type for layer in back.layers] == [
+        layer.type for layer in net.layers if layer.type not in ("dropout",
+                                                                 "batch-normalization")]
+    x = torch.randn(5, net.layers[0].output_shape.size)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), net(x), rtol=1e-5, atol=1e-6)
