@@ -21,7 +21,10 @@ above 1e-5, so a smaller one (PyTorch's default is 1e-5) becomes the next double
 1e-5 and the running variances absorb the difference (``var + eps`` is unchanged).
 
 Inputs are named after the graph's inputs (a batch axis first, then ``[C, H, W]`` or
-``[D]``); the node computing each graph output is named after it.
+``[D]``); the node computing each graph output is named after it. Shape arithmetic that
+exporters emit for a dynamic batch (``x.view(x.size(0), -1)``) is folded into constants
+(:mod:`bridge.importers.onnx_shapes`); a flat graph input reshaped to an image becomes
+an image input.
 """
 
 from __future__ import annotations
@@ -211,8 +214,11 @@ class _Converter:
             if tensor is None:
                 raise Unsupported(f"graph output {output.name!r} is a constant")
             node = self.by_id.get(tensor.ref)
-            if node is None or node["type"] == "input" or self.readers[output.name] > 1:
-                continue  # an input passed through, or a value read inside the graph too
+            if any(tensor.ref in other["parents"] for other in self.nodes):
+                raise Unsupported(f"graph output {output.name!r} is also read inside the "
+                                  "graph; a Cortex network's outputs are its last layers")
+            if node is None or node["type"] == "input":
+                continue  # an input passed through
             wanted = clean_id(output.name, "output")
             if wanted in self.ids.taken:
                 continue
@@ -270,4 +276,8 @@ def import_onnx(path: str | os.PathLike, *, seed: int | None = None):
     """
     from bridge.saving.load import load_model
 
-    return load_model(onnx_description(path), seed=seed)
+    description = onnx_description(path)
+    try:
+        return load_model(description, seed=seed)
+    except ModelError as error:
+        raise error.with_context(source=str(path)) from None

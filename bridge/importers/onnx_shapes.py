@@ -15,7 +15,7 @@ import numpy as np
 
 from bridge.importers.onnx_graph import Tensor, Unsupported
 
-__all__ = ["FOLDED", "fold", "batch_free"]
+__all__ = ["FOLDED", "fold", "batch_free", "reshape_target"]
 
 
 def _ints(cv, name: str | None) -> list[int] | None:
@@ -151,6 +151,3 @@ def reshape_target(cv, name: str) -> list[int]:
         target[0] = 0  # "copy the input's first axis", which is the batch
     return target
 
-
-def is_tensor(value) -> bool:
-    return isinstance(value, Tensor)
