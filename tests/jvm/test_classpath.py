@@ -155,7 +155,10 @@ def test_nippy_jars_join_only_when_installed(bare):
         (bare / name).write_bytes(b"")
     assert classpath.full_classpath()[-len(classpath.NIPPY_JARS):] == [
         str(bare / n) for n in classpath.NIPPY_JARS]
-    # a classpath with its own nippy keeps it; one with its own tools.reader keeps that
-    assert classpath.nippy_classpath(["/m2/nippy-3.3.0.jar"]) == []
+    # a classpath with its own nippy keeps it; one with its own tools.reader keeps that;
+    # another Clojure gets none (Debian's jars name Debian's clojure.jar in their manifests)
+    debian = str(bare / "clojure.jar")
+    assert classpath.nippy_classpath([debian, "/m2/nippy-3.3.0.jar"]) == []
     assert str(bare / "tools.reader.jar") not in classpath.nippy_classpath(
-        ["/x/tools.reader.jar"])
+        [debian, "/x/tools.reader.jar"])
+    assert classpath.nippy_classpath(["/m2/org/clojure/clojure-1.12.0.jar"]) == []
