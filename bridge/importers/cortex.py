@@ -250,6 +250,7 @@ def import_cortex(path: str | os.PathLike, *, seed: int | None = None):
     data, arrays = read_network_data(path)
     description = cortex_description(data, arrays, source=str(path))
     try:
-        return load_model(description, seed=seed)
+        return load_model({K("name"): Path(str(path)).stem, K("description"): description},
+                          seed=seed)
     except ModelError as error:
         raise error.with_context(source=str(path)) from None

@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from bridge.description.shapes import Shape
-from bridge.edn.types import Vector
+from bridge.edn.types import Keyword, Vector
 from bridge.errors import ModelError
 from bridge.importers.description import IdMaker, clean_id, finish
 from bridge.importers.onnx_graph import (
@@ -278,6 +279,7 @@ def import_onnx(path: str | os.PathLike, *, seed: int | None = None):
 
     description = onnx_description(path)
     try:
-        return load_model(description, seed=seed)
+        return load_model({Keyword("name"): Path(str(path)).stem,
+                           Keyword("description"): description}, seed=seed)
     except ModelError as error:
         raise error.with_context(source=str(path)) from None
