@@ -24,17 +24,34 @@ _MIN_EPSILON = 1e-5
 _SELU = {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805}
 
 
-def _pairs(node, attrs) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``((pad-y, pad-x), (stride-y, stride-x))`` from ``pads`` and ``strides``."""
-    if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise Unsupported(f"auto_pad {attrs['auto_pad']} (give explicit pads)")
+def _same_pads(auto_pad: str, sizes, kernel, strides) -> list[int]:
+    """``pads`` for ``auto_pad`` SAME_UPPER/SAME_LOWER: output ⌈in/stride⌉, the padding
+    split with the odd cell at the end (UPPER) or the start (LOWER)."""
+    begin, end = [], []
+    for size, k, stride in zip(sizes, kernel, strides, strict=True):
+        total = max((-(-size // stride) - 1) * stride + k - size, 0)
+        small = total // 2
+        begin.append(small if auto_pad == "SAME_UPPER" else total - small)
+        end.append(total - begin[-1])
+    return begin + end
+
+
+def _pairs(node, attrs, sizes, kernel) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((pad-y, pad-x), (stride-y, stride-x))`` from ``pads`` (or ``auto_pad``) and
+    ``strides``, for an input of ``sizes`` (height, width) and a ``kernel``."""
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise Unsupported(f"auto_pad {auto_pad}")
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise Unsupported("dilated windows have no Cortex counterpart")
-    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    strides = tuple(attrs.get("strides", [1, 1]))
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    if auto_pad.startswith("SAME"):
+        pads = _same_pads(auto_pad, sizes, kernel, strides)
+    top, left, bottom, right = pads
     if (top, left) != (bottom, right):
-        raise Unsupported(f"asymmetric padding {attrs['pads']}; Cortex pads both sides alike")
-    sh, sw = attrs.get("strides", [1, 1])
-    return (top, left), (sh, sw)
+        raise Unsupported(f"asymmetric padding {list(pads)}; Cortex pads both sides alike")
+    return (top, left), strides
 
 
 def _window_keys(kernel, pad, stride) -> dict:
@@ -51,7 +68,7 @@ def conv(cv, node, attrs):
     if weights.ndim != 4 or weights.shape[1] != channels:
         raise Unsupported(f"weights of shape {list(weights.shape)} for {channels} channels")
     kernels, _, kh, kw = weights.shape
-    pad, stride = _pairs(node, attrs)
+    pad, stride = _pairs(node, attrs, (height, width), (kh, kw))
     out = Shape(kernels, window_output_size(height, kh, pad[0], stride[0], "floor"),
                 window_output_size(width, kw, pad[1], stride[1], "floor"))
     bias = cv.optional_constant(node, 2)
@@ -75,7 +92,7 @@ def _pool(cv, node, attrs, pool_op):
     x = cv.tensor(node.input[0])
     channels, height, width = x.spatial(node.op_type)
     kernel = tuple(attrs["kernel_shape"])
-    pad, stride = _pairs(node, attrs)
+    pad, stride = _pairs(node, attrs, (height, width), kernel)
     if attrs.get("storage_order", 0) != 0 or len(node.output) > 1:
         raise Unsupported("pooling indices have no Cortex counterpart")
     if pad[0] >= kernel[0] or pad[1] >= kernel[1]:

@@ -279,3 +279,27 @@ def test_our_own_onnx_export_comes_back(tmp_path, description):
     x = torch.randn(5, net.layers[0].output_shape.size)
     with torch.no_grad():
         torch.testing.assert_close(back(x), net(x), rtol=1e-5, atol=1e-6)
+
+
+def test_same_padding_when_it_splits_evenly(tmp_path):
+    """auto_pad SAME_UPPER (Keras-style exports): 3x3 stride 1 pads 1 each side; a 2x2
+    kernel would pad one side only, which Cortex cannot."""
+    rng = np.random.default_rng(6)
+    weights = rng.normal(size=(2, 1, 3, 3))
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER")
+    model = graph_model([conv], [image("x", 1, 5, 5)], [image("y", 2, 5, 5)],
+                        [("w", weights)])
+    onnx.save(model, tmp_path / "same.onnx")
+    net = bridge.import_onnx(tmp_path / "same.onnx").eval()
+    assert net.layers[1].node["pad-x"] == 1
+    x = rng.normal(size=(2, 1, 5, 5)).astype(np.float32)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(got, onnx_run(tmp_path / "same.onnx", x).reshape(2, -1),
+                               rtol=1e-5, atol=1e-6)
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], auto_pad="SAME_UPPER")
+    model = graph_model([conv], [image("x", 1, 5, 5)], [image("y", 1, 5, 5)],
+                        [("w", np.ones((1, 1, 2, 2)))])
+    onnx.save(model, tmp_path / "odd.onnx")
+    with pytest.raises(ModelError, match="asymmetric padding"):
+        bridge.import_onnx(tmp_path / "odd.onnx")
