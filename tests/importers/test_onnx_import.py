@@ -303,3 +303,12 @@ def test_same_padding_when_it_splits_evenly(tmp_path):
     onnx.save(model, tmp_path / "odd.onnx")
     with pytest.raises(ModelError, match="asymmetric padding"):
         bridge.import_onnx(tmp_path / "odd.onnx")
+
+
+def test_cli_names_the_suffixes_it_reads(tmp_path, capsys):
+    from bridge.cli.main import main
+
+    (tmp_path / "m.pb").write_bytes(b"")
+    assert main(["import", str(tmp_path / "m.pb"), "-o", str(tmp_path / "m.edn")]) == 1
+    assert "the importers read .nippy and .onnx files" in capsys.readouterr().err
+    assert not (tmp_path / "m.edn").exists()
