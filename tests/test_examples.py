@@ -59,3 +59,16 @@ def test_xor_clojure_example(tmp_path):
     values = [float(v) for v in line.split("[")[1].rstrip("]").split()]
     assert [round(v) for v in values] == [0, 1, 1, 0]
     assert (tmp_path / "out" / "xor-trained.edn").exists()
+
+
+def test_fine_tune_imported_onnx_example(tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = load_example("fine_tune_imported").main(
+        pretrain_epochs=2, epochs=2, width=16, onnx_path=str(tmp_path / "resnet.onnx"),
+        out=str(tmp_path / "tuned.edn"))
+    assert result["digit-accuracy"] > 0.6  # the imported network classifies digits
+    assert result["frozen-unchanged"]
+    assert sorted(result["trainable"]) == ["layer_modules.linear-1.bias",
+                                           "layer_modules.linear-1.weight"]
+    assert result["frozen"] == result["body"]  # reloaded from EDN, still frozen
+    assert result["accuracy"] > 0.7

@@ -126,13 +126,22 @@ class _Graph:
         for pair in self.edges:
             seen += [n for n in pair if n not in seen]
         seen += sorted(n for n in self.nodes if n not in seen)
-        waiting = {n: [p for p, c in self.edges if c == n] for n in seen}
+        rank = {n: i for i, n in enumerate(seen)}
+        missing = dict.fromkeys(seen, 0)
+        children: dict[str, list[str]] = {n: [] for n in seen}
+        for parent, child in self.edges:
+            missing[child] += 1
+            children[parent].append(child)
+        ready = sorted((n for n in seen if not missing[n]), key=rank.get)
         order: list[str] = []
-        while len(order) < len(seen):
-            ready = [n for n in seen if n not in order and all(p in order for p in waiting[n])]
-            if not ready:
-                raise self.error("the graph's edges form a cycle")
-            order.append(ready[0])
+        while ready:  # Kahn's algorithm, the earliest-seen ready node first
+            order.append(ready.pop(0))
+            for child in children[order[-1]]:
+                missing[child] -= 1
+                if not missing[child]:
+                    ready = sorted([*ready, child], key=rank.get)
+        if len(order) < len(seen):
+            raise self.error("the graph's edges form a cycle")
         return order
 
     def parents(self, node_id: str) -> list[str]:
@@ -250,6 +259,7 @@ def import_cortex(path: str | os.PathLike, *, seed: int | None = None):
     data, arrays = read_network_data(path)
     description = cortex_description(data, arrays, source=str(path))
     try:
-        return load_model(description, seed=seed)
+        return load_model({K("name"): Path(str(path)).stem, K("description"): description},
+                          seed=seed)
     except ModelError as error:
         raise error.with_context(source=str(path)) from None

@@ -21,19 +21,23 @@ above 1e-5, so a smaller one (PyTorch's default is 1e-5) becomes the next double
 1e-5 and the running variances absorb the difference (``var + eps`` is unchanged).
 
 Inputs are named after the graph's inputs (a batch axis first, then ``[C, H, W]`` or
-``[D]``); the node computing each graph output is named after it.
+``[D]``); the node computing each graph output is named after it. Shape arithmetic that
+exporters emit for a dynamic batch (``x.view(x.size(0), -1)``) is folded into constants
+(:mod:`bridge.importers.onnx_shapes`); a flat graph input reshaped to an image becomes
+an image input.
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from bridge.description.shapes import Shape
-from bridge.edn.types import Vector
+from bridge.edn.types import Keyword, Vector
 from bridge.errors import ModelError
 from bridge.importers.description import IdMaker, clean_id, finish
 from bridge.importers.onnx_graph import (
@@ -45,6 +49,7 @@ from bridge.importers.onnx_graph import (
     read_constants,
 )
 from bridge.importers.onnx_ops import OPERATORS
+from bridge.importers.onnx_shapes import batch_free, fold
 
 __all__ = ["import_onnx", "onnx_description"]
 
@@ -62,8 +67,13 @@ class _Converter:
         self.nodes: list[dict] = []
         self.by_id: dict[str, dict] = {}
         self.made: dict[str, str] = {}  # Cortex id -> the ONNX value it computes
+        self.batch_masks: dict[str, np.ndarray] = {}  # see onnx_shapes
+        self.static_batch: int | None = None  # the graph inputs' batch size, when fixed
+        self.flattening: set[str] = set()  # one-parent :concatenate nodes that flatten
         self.ids = IdMaker()
-        self.readers = Counter(name for node in self.graph.node for name in node.input if name)
+        # who reads each value (a Shape node reads only its shape, which never changes)
+        self.readers = Counter(name for node in self.graph.node if node.op_type != "Shape"
+                               for name in node.input if name)
         self.readers.update(output.name for output in self.graph.output)
 
     # -- values --------------------------------------------------------------------
@@ -84,7 +94,34 @@ class _Converter:
         if index >= len(node.input) or node.input[index] not in self.constants:
             raise Unsupported(f"its {what} (input {index}) is not a constant; Cortex keeps "
                               "parameters, not computed weights")
+        batch_free(self, node.input[index], what)
         return self.constants[node.input[index]]
+
+    def is_constant(self, name: str) -> bool:
+        return name in self.constants
+
+    def value_of_constant(self, name: str) -> np.ndarray:
+        if name not in self.constants:
+            raise Unsupported(f"{name!r} is computed by the network, not a constant")
+        return self.constants[name]
+
+    def folded(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A constant and its batch mask (see :mod:`bridge.importers.onnx_shapes`)."""
+        value = np.asarray(self.value_of_constant(name))
+        return value, self.batch_masks.get(name, np.zeros(value.shape, dtype=bool))
+
+    def reshape_input(self, node, x: Tensor, inner: tuple[int, ...]) -> bool:
+        """A graph input read only by this reshape takes the reshaped ``(C, H, W)``
+        itself (Cortex's input layers take flat data anyway)."""
+        cortex = self.by_id.get(x.ref)
+        name = self.made.get(x.ref)
+        if cortex is None or cortex["type"] != "input" or self.readers[name] != 1 \
+                or self.tensors.get(name) != x:
+            return False
+        c, h, w = inner
+        cortex.update({"output-width": w, "output-height": h, "output-channels": c})
+        self.tensors[node.output[0]] = Tensor(x.ref, inner, Shape(c, h, w))
+        return True
 
     def optional_constant(self, node, index: int) -> np.ndarray | None:
         if index >= len(node.input) or not node.input[index]:
@@ -140,13 +177,18 @@ class _Converter:
             cortex = {"type": "input", "id": node_id, "parents": [], "output-size": c * h * w,
                       "output-width": w, "output-height": h, "output-channels": c}
             self.nodes.append(cortex)
+            self.by_id[node_id], self.made[node_id] = cortex, value.name
             self.tensors[value.name] = Tensor(node_id, shape, Shape(c, h, w))
+            self.static_batch = dims[0]
 
     def convert(self, index: int, node) -> None:
+        attrs = attributes(node)
+        if fold(self, node, attrs):
+            return
         convert = OPERATORS.get(node.op_type)
         if convert is None:
             raise Unsupported(f"Cortex has no counterpart of the ONNX operator {node.op_type}")
-        convert(self, node, attributes(node))
+        convert(self, node, attrs)
         for name in node.output[:1]:
             expected = self.shapes.get(name)
             got = self.tensors.get(name)
@@ -155,6 +197,17 @@ class _Converter:
                 raise Unsupported(f"Cortex's layer gives [N, {', '.join(map(str, got.shape))}]"
                                   f" where ONNX gives {list(expected)}")
 
+    def drop_needless_flattening(self) -> None:
+        """A flattening node that only linear layers read goes: they flatten anyway."""
+        for flat_id in self.flattening:
+            children = [n for n in self.nodes if flat_id in n["parents"]]
+            if not children or any(child["type"] != "linear" for child in children):
+                continue
+            source = self.by_id[flat_id]["parents"][0]
+            for child in children:
+                child["parents"] = [source if p == flat_id else p for p in child["parents"]]
+            self.nodes.remove(self.by_id.pop(flat_id))
+
     def name_outputs(self) -> None:
         """The node computing each graph output takes the output's name."""
         for output in self.graph.output:
@@ -162,8 +215,11 @@ class _Converter:
             if tensor is None:
                 raise Unsupported(f"graph output {output.name!r} is a constant")
             node = self.by_id.get(tensor.ref)
-            if node is None or self.readers[output.name] > 1:
-                continue  # an input passed through, or a value read inside the graph too
+            if any(tensor.ref in other["parents"] for other in self.nodes):
+                raise Unsupported(f"graph output {output.name!r} is also read inside the "
+                                  "graph; a Cortex network's outputs are its last layers")
+            if node is None or node["type"] == "input":
+                continue  # an input passed through
             wanted = clean_id(output.name, "output")
             if wanted in self.ids.taken:
                 continue
@@ -206,6 +262,7 @@ def onnx_description(path: str | os.PathLike) -> Vector:
         except Unsupported as error:
             raise ModelError(_where(source, index, node) + str(error), source=source) from None
     try:
+        converter.drop_needless_flattening()
         converter.name_outputs()
     except Unsupported as error:
         raise ModelError(str(error), source=source) from None
@@ -220,4 +277,9 @@ def import_onnx(path: str | os.PathLike, *, seed: int | None = None):
     """
     from bridge.saving.load import load_model
 
-    return load_model(onnx_description(path), seed=seed)
+    description = onnx_description(path)
+    try:
+        return load_model({Keyword("name"): Path(str(path)).stem,
+                           Keyword("description"): description}, seed=seed)
+    except ModelError as error:
+        raise error.with_context(source=str(path)) from None

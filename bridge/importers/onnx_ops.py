@@ -15,6 +15,7 @@ import numpy as np
 
 from bridge.description.shapes import Shape, window_output_size
 from bridge.importers.onnx_graph import Tensor, Unsupported
+from bridge.importers.onnx_shapes import reshape_target
 
 __all__ = ["OPERATORS"]
 
@@ -23,17 +24,34 @@ _MIN_EPSILON = 1e-5
 _SELU = {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805}
 
 
-def _pairs(node, attrs) -> tuple[tuple[int, int], tuple[int, int]]:
-    """``((pad-y, pad-x), (stride-y, stride-x))`` from ``pads`` and ``strides``."""
-    if attrs.get("auto_pad", "NOTSET") not in ("NOTSET", "VALID"):
-        raise Unsupported(f"auto_pad {attrs['auto_pad']} (give explicit pads)")
+def _same_pads(auto_pad: str, sizes, kernel, strides) -> list[int]:
+    """``pads`` for ``auto_pad`` SAME_UPPER/SAME_LOWER: output ⌈in/stride⌉, the padding
+    split with the odd cell at the end (UPPER) or the start (LOWER)."""
+    begin, end = [], []
+    for size, k, stride in zip(sizes, kernel, strides, strict=True):
+        total = max((-(-size // stride) - 1) * stride + k - size, 0)
+        small = total // 2
+        begin.append(small if auto_pad == "SAME_UPPER" else total - small)
+        end.append(total - begin[-1])
+    return begin + end
+
+
+def _pairs(node, attrs, sizes, kernel) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((pad-y, pad-x), (stride-y, stride-x))`` from ``pads`` (or ``auto_pad``) and
+    ``strides``, for an input of ``sizes`` (height, width) and a ``kernel``."""
+    auto_pad = attrs.get("auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise Unsupported(f"auto_pad {auto_pad}")
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise Unsupported("dilated windows have no Cortex counterpart")
-    top, left, bottom, right = attrs.get("pads", [0, 0, 0, 0])
+    strides = tuple(attrs.get("strides", [1, 1]))
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    if auto_pad.startswith("SAME"):
+        pads = _same_pads(auto_pad, sizes, kernel, strides)
+    top, left, bottom, right = pads
     if (top, left) != (bottom, right):
-        raise Unsupported(f"asymmetric padding {attrs['pads']}; Cortex pads both sides alike")
-    sh, sw = attrs.get("strides", [1, 1])
-    return (top, left), (sh, sw)
+        raise Unsupported(f"asymmetric padding {list(pads)}; Cortex pads both sides alike")
+    return (top, left), strides
 
 
 def _window_keys(kernel, pad, stride) -> dict:
@@ -50,7 +68,7 @@ def conv(cv, node, attrs):
     if weights.ndim != 4 or weights.shape[1] != channels:
         raise Unsupported(f"weights of shape {list(weights.shape)} for {channels} channels")
     kernels, _, kh, kw = weights.shape
-    pad, stride = _pairs(node, attrs)
+    pad, stride = _pairs(node, attrs, (height, width), (kh, kw))
     out = Shape(kernels, window_output_size(height, kh, pad[0], stride[0], "floor"),
                 window_output_size(width, kw, pad[1], stride[1], "floor"))
     bias = cv.optional_constant(node, 2)
@@ -74,7 +92,7 @@ def _pool(cv, node, attrs, pool_op):
     x = cv.tensor(node.input[0])
     channels, height, width = x.spatial(node.op_type)
     kernel = tuple(attrs["kernel_shape"])
-    pad, stride = _pairs(node, attrs)
+    pad, stride = _pairs(node, attrs, (height, width), kernel)
     if attrs.get("storage_order", 0) != 0 or len(node.output) > 1:
         raise Unsupported("pooling indices have no Cortex counterpart")
     if pad[0] >= kernel[0] or pad[1] >= kernel[1]:
@@ -224,7 +242,8 @@ def _flatten_to_vector(cv, node, x: Tensor):
     """A flat view of ``x``: planar CHW is already the flat order, so only a node that
     still reads ``(C, H, W)`` as an image needs Cortex's flat ``1x1xn`` shape."""
     if x.dims.channels > 1 and x.dims.height * x.dims.width > 1:
-        cv.emit(node, "concatenate", [x], Shape.flat(x.size), shape=(x.size,))
+        flat = cv.emit(node, "concatenate", [x], Shape.flat(x.size), shape=(x.size,))
+        cv.flattening.add(flat.ref)  # dropped again if only linear layers read it
     else:
         cv.alias(node.output[0], Tensor(x.ref, (x.size,), x.dims))
 
@@ -235,16 +254,37 @@ def flatten(cv, node, attrs):
     _flatten_to_vector(cv, node, cv.tensor(node.input[0]))
 
 
+def _reshape_inner(cv, x: Tensor, target: list[int]) -> tuple[int, ...]:
+    """The per-sample shape a reshape gives ``x``: 0 copies, one -1 is inferred; the
+    first entry must keep the batch (0, -1 with the rest fixed, or the graph's own
+    fixed batch size)."""
+    first, inner = target[0], [x.shape[i] if v == 0 and i < len(x.shape) else v
+                               for i, v in enumerate(target[1:])]
+    if not (first == 0 or (first == -1 and -1 not in inner) or first == cv.static_batch):
+        raise Unsupported(f"reshape to {target} does not keep the batch axis first")
+    if -1 in inner:
+        known = math.prod(v for v in inner if v != -1)
+        inner[inner.index(-1)] = x.size // known if known else 0
+    if math.prod(inner) != x.size:
+        raise Unsupported(f"reshape of [N, {', '.join(map(str, x.shape))}] to {target}")
+    return tuple(inner)
+
+
 def reshape(cv, node, attrs):
     x = cv.tensor(node.input[0])
-    target = [int(v) for v in cv.constant(node, 1, "shape").reshape(-1)]
-    inner = target[1:]
-    if len(inner) == 1 and inner[0] in (-1, x.size):
+    if not cv.is_constant(node.input[1]):
+        raise Unsupported("reshape to a shape the network computes")
+    inner = _reshape_inner(cv, x, reshape_target(cv, node.input[1]))
+    if len(inner) == 1:
         _flatten_to_vector(cv, node, x)
-    elif [x.shape[i] if v == 0 else v for i, v in enumerate(inner)] in (list(x.shape),):
+    elif inner == x.shape:
         cv.alias(node.output[0], x)
+    elif len(inner) == 3 and cv.reshape_input(node, x, inner):
+        pass  # a flat graph input read as an image: the input layer takes that shape
     else:
-        raise Unsupported(f"reshape of [N, {', '.join(map(str, x.shape))}] to {target}")
+        raise Unsupported(f"reshape of [N, {', '.join(map(str, x.shape))}] to "
+                          f"[N, {', '.join(map(str, inner))}] (Cortex reshapes only by "
+                          "flattening)")
 
 
 def gemm(cv, node, attrs):
@@ -304,6 +344,8 @@ def identity(cv, node, attrs):
     value = cv.value(node.input[0])
     if isinstance(value, np.ndarray):
         cv.constants[node.output[0]] = value
+        if node.input[0] in cv.batch_masks:
+            cv.batch_masks[node.output[0]] = cv.batch_masks[node.input[0]]
     else:
         cv.alias(node.output[0], value)
 
@@ -315,6 +357,7 @@ OPERATORS = {
     "BatchNormalization": batch_normalization,
     "Relu": _activation("relu"), "Sigmoid": _activation("logistic"),
     "Tanh": _activation("tanh"), "Selu": selu, "PRelu": prelu, "Softmax": softmax,
+    # (Concat, Gather, Shape … of constants are folded first: onnx_shapes)
     "Add": add, "Mul": mul, "Concat": concat, "Flatten": flatten, "Reshape": reshape,
     "Gemm": gemm, "MatMul": matmul, "Dropout": dropout, "LRN": lrn,
     "Identity": identity, "Constant": lambda cv, node, attrs: None,

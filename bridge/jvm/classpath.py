@@ -15,9 +15,10 @@ Clojure is looked for in this order:
 
 When Java or Clojure is missing, :class:`ClojureNotFound` says what to run.
 
-Debian's ``libnippy-clojure`` (nippy and the jars it needs, :data:`NIPPY_JARS`) joins the
-classpath when it is installed and the classpath has no nippy of its own; it is needed
-only to import trained Cortex networks (:mod:`bridge.importers.cortex`).
+Debian's ``libnippy-clojure`` (nippy and the jars it needs, :data:`NIPPY_JARS`) joins a
+classpath holding Debian's Clojure when it is installed; it is needed only to import
+trained Cortex networks (:mod:`bridge.importers.cortex`). Elsewhere put nippy on
+``CORTEX_BRIDGE_CLASSPATH`` (or the CLI's classpath).
 
 The project's Clojure sources (``jvm/src``) are found next to the package in a checkout,
 or as ``bridge/jvm_src`` where a wheel ships them; ``CORTEX_BRIDGE_JVM_SRC`` overrides
@@ -170,11 +171,14 @@ def clojure_classpath() -> list[str]:
 
 
 def nippy_classpath(entries: list[str]) -> list[str]:
-    """Debian's nippy jars to add to ``entries``: none when ``entries`` already hold a
-    nippy jar or libnippy-clojure is not installed; jars ``entries`` already hold by
-    name are left out."""
+    """Debian's nippy jars to add to ``entries``: only beside Debian's own Clojure (the
+    jars' manifests name Debian's clojure.jar, which must not join another Clojure),
+    none when ``entries`` already hold a nippy jar or libnippy-clojure is not installed;
+    jars ``entries`` already hold by name are left out."""
     names = {Path(entry).name for entry in entries}
-    if any(name.startswith("nippy") for name in names):
+    debian_clojure = any(Path(entry).parent == DEBIAN_DIR and Path(entry).name.startswith(
+        "clojure") for entry in entries)
+    if not debian_clojure or any(name.startswith("nippy") for name in names):
         return []
     if not (DEBIAN_DIR / NIPPY_JARS[0]).is_file():
         return []

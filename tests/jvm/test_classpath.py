@@ -144,3 +144,21 @@ def test_this_machine_has_clojure():
     """The suite's other tests need Clojure; without it this fails with the message."""
     entries = classpath.clojure_classpath()
     assert any(Path(e).name.startswith("clojure") for e in entries)
+
+
+def test_nippy_jars_join_only_when_installed(bare):
+    for name in classpath.DEBIAN_JARS:
+        (bare / name).write_bytes(b"")
+    clojure = [str(bare / n) for n in classpath.DEBIAN_JARS]
+    assert classpath.full_classpath()[-len(clojure):] == clojure  # no nippy installed
+    for name in classpath.NIPPY_JARS:
+        (bare / name).write_bytes(b"")
+    assert classpath.full_classpath()[-len(classpath.NIPPY_JARS):] == [
+        str(bare / n) for n in classpath.NIPPY_JARS]
+    # a classpath with its own nippy keeps it; one with its own tools.reader keeps that;
+    # another Clojure gets none (Debian's jars name Debian's clojure.jar in their manifests)
+    debian = str(bare / "clojure.jar")
+    assert classpath.nippy_classpath([debian, "/m2/nippy-3.3.0.jar"]) == []
+    assert str(bare / "tools.reader.jar") not in classpath.nippy_classpath(
+        [debian, "/x/tools.reader.jar"])
+    assert classpath.nippy_classpath(["/m2/org/clojure/clojure-1.12.0.jar"]) == []
