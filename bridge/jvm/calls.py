@@ -287,6 +287,52 @@ def clone(handle) -> int:
     return _store(bridge.load_model(text))
 
 
+def _edits() -> dict[str, Callable]:
+    """Cortex's network-editing names -> :mod:`bridge.edit`, each taking the network and
+    the EDN arguments as a map with str keys."""
+    from bridge import edit
+
+    def flags(given):
+        return {"reinitialize": bool(given.get("reinitialize")), "seed": given.get("seed")}
+
+    return {
+        "dissoc-layers-from-network": lambda net, given: edit.dissoc_layers_from_network(
+            net, _name(given["layer-id"]), seed=given.get("seed")),
+        "assoc-layers-to-network": lambda net, given: edit.assoc_layers_to_network(
+            net, given["layers"], seed=given.get("seed")),
+        "resize-input": lambda net, given: edit.resize_input(
+            net, int(given["width"]), int(given["height"]), int(given["channels"]),
+            input_id=_name(given.get("input-id")), **flags(given)),
+        "add-property-to-layer": lambda net, given: edit.add_property_to_layer(
+            net, _name(given["layer-id"]), _name(given["key"]), given.get("value"),
+            **flags(given)),
+        "freeze-layers": lambda net, given: edit.freeze_layers(
+            net, None if given.get("layer-ids") is None
+            else [_name(i) for i in given["layer-ids"]]),
+    }
+
+
+def edit_network(handle, operation, arguments_text) -> int:
+    """Cortex's network editing on a network: a new network under a new handle, the
+    argument unchanged. ``operation`` is the Clojure name (``dissoc-layers-from-network``
+    …); ``arguments_text`` is EDN ``{:layer-id … :layers […] :width … :key … :value …
+    :layer-ids […] :input-id … :reinitialize … :seed …}``."""
+    from bridge.edn.types import key_name
+
+    edits = _edits()
+    if str(operation) not in edits:
+        raise ValueError(f"unknown network edit {operation}; known: {' '.join(edits)}")
+    given = {key_name(k): v for k, v in (_read(arguments_text) or {}).items()}
+    with exclusive(handle, what=str(operation)):
+        return _store(edits[str(operation)](_get(handle), given))
+
+
+def _name(value) -> str | None:
+    from bridge.edn.types import key_name
+
+    return None if value is None else key_name(value)
+
+
 def parameter_index(handle) -> str:
     """EDN ``[[layer-id name [shape…]] …]`` in description order."""
     with exclusive(handle, what="weights"):
@@ -382,6 +428,7 @@ ENTRY_POINTS: dict[str, Callable] = {
     "evaluate": evaluate,
     "predict": predict,
     "clone": clone,
+    "edit-network": edit_network,
     "parameter-index": parameter_index,
     "parameter-array": parameter_array,
     "save": save,

@@ -203,18 +203,17 @@
   [net]
   (->network (py/call :clone (handle net))))
 
-;; --- data -------------------------------------------------------------------------------
+(defn edit
+  "A new network: `net` edited by Cortex's network-editing `operation`
+  (:dissoc-layers-from-network :assoc-layers-to-network :resize-input
+  :add-property-to-layer :freeze-layers) with `arguments` (a map: :layer-id :layers
+  :width :height :channels :input-id :key :value :layer-ids :reinitialize :seed). Every
+  kept layer keeps its trained values bit for bit; `net` is left as it was.
+  cortex.nn.network has the same under Cortex's own names."
+  [net operation arguments]
+  (->network (py/call :edit-network (handle net) (name operation) (->edn-text arguments))))
 
-(defn- cortex-names
-  "Cortex's :data and :labels (or :label) streams under the layer ids of a one-input,
-  one-output network, when the data does not use those ids already."
-  [specs {:keys [inputs outputs]}]
-  (let [names (set (map :name specs))
-        in (some-> (first inputs) name)
-        out (some-> (first outputs) name)]
-    (if (and (= 1 (count inputs)) (= 1 (count outputs)) (names "data") (not (names in)))
-      (mapv #(update % :name {"data" in "labels" out "label" out} (:name %)) specs)
-      specs)))
+;; --- data -------------------------------------------------------------------------------
 
 (defn- check-widths
   "ex-info naming the stream and layer when a stream's width does not fit its layer."
@@ -236,11 +235,11 @@
 
 (defn- python-data
   "A fresh Python data set (its handle) from Cortex data, packed once per value; with a
-  network, the streams are checked against (and named after) its layers."
+  network, the streams named after its layers are checked against them (Python maps
+  :data and :labels onto a one-input, one-output network and checks those)."
   (^long [items] (python-data nil items))
   (^long [net items]
-   (let [{:keys [count streams buffers]} (pack/packed items)
-         streams (if net (cortex-names streams (describe net)) streams)]
+   (let [{:keys [count streams buffers]} (pack/packed items)]
      (when net (check-widths streams (describe net)))
      (py/call :dataset-from-buffers (->edn-text {:count count :streams streams})
               (object-array buffers)))))

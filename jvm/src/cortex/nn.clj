@@ -39,41 +39,23 @@
 (defalias max-pooling layers/max-pooling)
 (defalias batch-normalization layers/batch-normalization)
 
-(defn- stream-map
-  "The tutorial's data says :data and :label(s); a one-input, one-output network names its
-  streams after its layers. Map them when the names differ."
-  [model]
-  (let [{:keys [inputs outputs]} (bridge/describe model)]
-    (when (and (= 1 (count inputs)) (= 1 (count outputs)))
-      {:data (first inputs) :labels (first outputs) :label (first outputs)})))
-
-(defn- python-streams
-  "For a Python-held Dataset: {dataset-stream layer-id} as :streams wants it. (Plain
-  Cortex data needs none: cortex.bridge names :data and :labels after the layers of a
-  one-input, one-output network as it packs them.)"
-  [model data]
-  (when (bridge/dataset? data)
-    (not-empty (into {} (map (fn [[k v]] [(name k) (name v)])
-                             (select-keys (stream-map model) [:data :labels]))))))
+;; The tutorial's data says :data and :label(s) while a one-input, one-output network
+;; names its streams after its layers; Python maps the one onto the other, for every door
+;; alike (bridge.training.data/conventional_streams), so nothing here renames streams.
 
 (defn train
   "Train `model` on `data` with `optimizer`; returns the model, trained (in place).
   Options: :epochs (default 10) :batch-size (default 32) and those of
   cortex.bridge/train! (:log, :progress, :seed, :test …)."
   [model data optimizer & {:as options}]
-  (let [streams (python-streams model data)]
-    (bridge/train! model data
-                   (cond-> (merge {:epochs 10 :batch-size 32} options {:optimizer optimizer})
-                     streams (assoc :streams streams)))
-    model))
+  (bridge/train! model data (merge {:epochs 10 :batch-size 32} options {:optimizer optimizer}))
+  model)
 
 (defn evaluate
   "The model's accuracy on `data` (a number between 0 and 1; the loss when the network
   has no classification output)."
   [model data]
-  (let [streams (python-streams model data)
-        result (bridge/evaluate model data
-                                (if streams {:streams streams} {}))]
+  (let [result (bridge/evaluate model data {})]
     (:accuracy result (:loss result))))
 
 (defn run
