@@ -21,6 +21,9 @@ __all__ = [
     "ClojureError",
     "Interrupted",
     "AbandonedRun",
+    "ClojureNotFound",
+    "ConstructorError",
+    "UnsupportedOnnxNode",
     "UnknownKeyWarning",
     "NetworkBusy",
     "OptionError",
@@ -207,6 +210,21 @@ class Interrupted(KeyboardInterrupt):
     @property
     def checkpoint(self) -> str | None:
         return getattr(self.history, "checkpoint", None)
+
+
+class ConstructorError(ValueError):
+    """A call form whose arguments do not fit its constructor; the loader turns it into
+    a :class:`ModelError` with the place (internal to the description layer)."""
+
+
+class UnsupportedOnnxNode(Exception):
+    """An ONNX node Cortex's vocabulary cannot express exactly; the importer turns it
+    into a :class:`ModelError` naming the node (internal to :mod:`bridge.importers`)."""
+
+
+class ClojureNotFound(RuntimeError):
+    """No Java, no Clojure or no project sources to host the Clojure door; the message
+    says what to install or set."""
 
 
 class AbandonedRun(KeyboardInterrupt):

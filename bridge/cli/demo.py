@@ -7,10 +7,13 @@ come from ``edn_models/digits-mlp.edn``.
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
-__all__ = ["run_demo", "DEMO_MODEL", "bundled_models_dir"]
+from bridge.cli.training import train_and_save, training_settings
+
+__all__ = ["run_demo", "add_commands", "DEMO_MODEL", "bundled_models_dir"]
 
 DEMO_MODEL = "digits-mlp.edn"
 
@@ -28,7 +31,6 @@ def run_demo(*, out: str = "out/digits-mlp-trained.edn", epochs: int | None = No
     """Train (the best epoch chosen on a held-out part of the training data), evaluate
     on the test data and save; prints the summary, progress and the test accuracy of
     the network kept."""
-    from bridge.cli.training import train_and_save, training_settings
     from bridge.datasets import digits
     from bridge.saving.load import load_model
 
@@ -56,3 +58,19 @@ def run_demo(*, out: str = "out/digits-mlp-trained.edn", epochs: int | None = No
           f"({seconds:.1f} s)")
     print(f"wrote {Path(out)}")
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed,
+                    validation_split=args.validation_split or None)
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("demo", help="train the bundled digits MLP on the embedded digits "
+                                    "data and write the trained network as EDN")
+    p.add_argument("--out", default="out/digits-mlp-trained.edn", metavar="FILE")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation-split", type=float, default=0.1, metavar="FRACTION",
+                   help="held out to choose the best epoch (default 0.1; 0 for none)")
+    p.set_defaults(run=_demo)

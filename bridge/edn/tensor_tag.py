@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 from bridge.edn.payloads import Payload
-from bridge.edn.types import Keyword, Symbol, Vector
+from bridge.edn.types import Keyword, Symbol, Vector, key_name
 from bridge.errors import ModelError
 
 
@@ -196,12 +196,12 @@ def decode_tensor(value: Any, *, max_elements: int | None = None) -> torch.Tenso
     if not isinstance(value, Mapping):
         raise ModelError(f"{_WHAT} takes a map {{:dtype … :shape … :data … :crc32 …}}, "
                          f"got {type(value).__name__}")
-    extra = [k for k in value if (k.full if isinstance(k, Keyword) else k) not in _KEYS]
+    extra = [k for k in value if (key_name(k) if isinstance(k, Keyword) else k) not in _KEYS]
     if extra:
         raise ModelError(f"{_WHAT} has unknown keys {_keys_text(dict.fromkeys(extra))}; it "
                          "takes :dtype :shape :data :crc32")
     dtype_value = _field(value, "dtype")
-    name = dtype_value.full if isinstance(dtype_value, Keyword) else dtype_value
+    name = key_name(dtype_value) if isinstance(dtype_value, Keyword) else dtype_value
     if not isinstance(name, str) or name not in DTYPES:
         raise ModelError(f"{_WHAT} :dtype must be one of {_KNOWN}. Received: {dtype_value!r}")
     dtype = DTYPES[name]

@@ -15,13 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.description.shapes import Shape
+from bridge.errors import UnsupportedOnnxNode as Unsupported
 
 __all__ = ["Tensor", "Unsupported", "attributes", "read_constants", "inferred_shapes",
            "cortex_shape"]
-
-
-class Unsupported(Exception):
-    """A node that Cortex's vocabulary cannot express exactly; the reason says why."""
 
 
 @dataclass(frozen=True)

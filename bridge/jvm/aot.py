@@ -15,7 +15,6 @@ fails). So any edit sends every namespace back to source until the next compile.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -23,48 +22,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bridge.jvm.classpath import clojure_classpath, find_java
+from bridge.jvm.sources import (
+    DIGEST_FILE,
+    classes_for,
+    compiled_classes,
+    namespaces,
+    project_sources,
+    sources_digest,
+)
+
 __all__ = ["DIGEST_FILE", "sources_digest", "compiled_classes", "compile_namespaces",
-           "namespaces"]
-
-DIGEST_FILE = ".sources-sha256"
-
-
-def _classes_for(sources: Path) -> Path:
-    return sources.parent / "classes"
-
-
-def _source_files(sources: Path) -> list[Path]:
-    return sorted(sources.rglob("*.clj"))
-
-
-def sources_digest(sources: Path) -> str:
-    """SHA-256 over every ``.clj`` file's relative path and bytes."""
-    digest = hashlib.sha256()
-    for path in _source_files(sources):
-        digest.update(str(path.relative_to(sources)).encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def namespaces(sources: Path) -> list[str]:
-    """The namespace each source file holds, by Clojure's file-name rule."""
-    return [".".join(path.relative_to(sources).with_suffix("").parts).replace("_", "-")
-            for path in _source_files(sources)]
-
-
-def compiled_classes(sources: Path | None = None) -> Path | None:
-    """The class directory for ``sources`` (default: the project's) when it was compiled
-    from exactly these sources; else ``None``."""
-    if sources is None:
-        from bridge.jvm.classpath import project_sources
-
-        sources = project_sources()
-    classes = _classes_for(sources)
-    try:
-        recorded = (classes / DIGEST_FILE).read_text().strip()
-    except OSError:
-        return None
-    return classes if recorded == sources_digest(sources) else None
+           "namespaces", "project_sources"]
 
 
 def compile_namespaces(sources: Path | None = None, *, java: str | None = None) -> Path:
@@ -80,11 +49,9 @@ def compile_namespaces(sources: Path | None = None, *, java: str | None = None) 
         RuntimeError: Java failed; its output is in the message.
         ClojureNotFound: no Java or no Clojure (see :mod:`bridge.jvm.classpath`).
     """
-    from bridge.jvm.classpath import clojure_classpath, find_java, project_sources
-
     sources = project_sources() if sources is None else sources
     java = java or find_java() or "java"
-    target = _classes_for(sources)
+    target = classes_for(sources)
     digest = sources_digest(sources)
     work = Path(tempfile.mkdtemp(prefix=".classes-", dir=sources.parent))
     try:

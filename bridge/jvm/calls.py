@@ -75,10 +75,11 @@ def _kw(name: str):
 
 
 def _plain(value):
-    from bridge.edn.types import Keyword
+    from bridge.edn.types import Keyword, key_name
 
     if isinstance(value, dict):
-        return {(k.full if isinstance(k, Keyword) else k): _plain(v) for k, v in value.items()}
+        return {key_name(k) if isinstance(k, Keyword) else k: _plain(v)
+                for k, v in value.items()}
     if isinstance(value, Keyword):
         return value.full
     if isinstance(value, list | tuple):
@@ -91,10 +92,10 @@ def _plain(value):
 
 def load_model(source, seed) -> int:
     """A model from a path or EDN text; ``seed`` < 0 means none."""
-    import bridge
+    from bridge.saving.load import load_model
 
     seed = None if int(seed) < 0 else int(seed)
-    return _store(bridge.load_model(str(source), seed=seed))
+    return _store(load_model(str(source), seed=seed))
 
 
 def import_network(path, seed) -> int:
@@ -213,13 +214,34 @@ def _history_edn(history) -> list:
     return [{_kw(k): v for k, v in entry.items()} for entry in history or ()]
 
 
-def train(handle, data_handle, test_handle, options_text, flag=None, log_fn=None) -> str:
+def _epoch_callback(flag: JavaFlag, epoch_fn):
+    """A Clojure function of each epoch's entry (as EDN text; the Clojure side reads it)
+    as a :class:`bridge.Callback`; a truthy ``:stop`` answer ends the run after that
+    epoch. Called on the training thread, so the function sees the caller's bindings."""
+    from bridge.training.callbacks import Callback
+
+    class ClojureEpochFunction(Callback):
+        def on_epoch_end(self, run, entry):
+            import jpype
+
+            if flag.is_set():
+                return
+            answer = epoch_fn.invoke(jpype.JString(_edn({_kw(k): v for k, v in entry.items()})))
+            if answer is not None and str(answer) == ":stop":
+                run.stop = "stopped by the :on-epoch function"
+
+    return ClojureEpochFunction()
+
+
+def train(handle, data_handle, test_handle, options_text, flag=None, log_fn=None,
+          epoch_fn=None) -> str:
     """Train; returns ``{:history [...] :best-epoch n}`` as EDN (``:best-epoch``: the
     epoch whose network was kept, or nil). Options: ``:epochs :batch-size :optimizer
     :seed :streams {dataset-name layer-id} :wait …`` (any keyword argument of
     bridge.train). ``flag``: a Java AtomicBoolean; set, the run stops after the current
-    step. ``log_fn``: a Clojure function receiving the epoch lines (nil: silent)."""
-    import bridge
+    step. ``log_fn``: a Clojure function receiving the epoch lines (nil: silent).
+    ``epoch_fn``: a Clojure function of each epoch's entry (``:on-epoch``)."""
+    from bridge.training.trainer import train as train_network
 
     options = _options(options_text)
     mapping = options.pop("streams", None) or {}
@@ -230,18 +252,21 @@ def train(handle, data_handle, test_handle, options_text, flag=None, log_fn=None
     test = _rename(_get(test_handle), mapping) if int(test_handle) > 0 else None
     validation_handle = options.pop("validation-handle", None)
     kwargs = {k.replace("-", "_"): v for k, v in options.items()}
-    check_options("train!", kwargs, train_options(), door=("test", "log", "streams", "wait"))
+    check_options("train!", kwargs, train_options(),
+                  door=("test", "validation", "log", "on-epoch", "streams", "wait"))
     if validation_handle is not None and int(validation_handle) > 0:
         kwargs["validation"] = _rename(_get(validation_handle), mapping)
+    if epoch_fn is not None:
+        kwargs["callbacks"] = [_epoch_callback(cancel, epoch_fn)]
     with exclusive(handle, cancel=cancel, wait=wait, what="train!"):
-        history = bridge.train(_get(handle), data, test=test, log=_say(cancel, log_fn),
+        history = train_network(_get(handle), data, test=test, log=_say(cancel, log_fn),
                                cancel=cancel, **kwargs)
     # The network of the best epoch is kept only with validation data and keep_best.
     return _edn({_kw("history"): _history_edn(history), _kw("best-epoch"): history.kept_epoch})
 
 
 def evaluate(handle, data_handle, options_text, flag=None) -> str:
-    import bridge
+    from bridge.training.evaluation import evaluate as evaluate_network
 
     options = _options(options_text)
     check_options("evaluate", {k.replace("-", "_"): v for k, v in options.items()},
@@ -250,7 +275,7 @@ def evaluate(handle, data_handle, options_text, flag=None) -> str:
     data = _rename(_get(data_handle), options.get("streams") or {})
     kwargs = {"batch_size": int(options["batch-size"])} if "batch-size" in options else {}
     with exclusive(handle, cancel=cancel, wait=bool(options.get("wait")), what="evaluate"):
-        result = bridge.evaluate(_get(handle), data, cancel=cancel, **kwargs)
+        result = evaluate_network(_get(handle), data, cancel=cancel, **kwargs)
     return _edn({_kw(k): v for k, v in result.items() if k != "outputs"})
 
 
@@ -258,7 +283,7 @@ def predict(handle, data_handle, options_text, flag=None):
     """Outputs for every sample: EDN ``{leaf [n size]}`` and one float[] per leaf."""
     import jpype
 
-    import bridge
+    from bridge.training.evaluation import predict as predict_outputs
 
     options = _options(options_text)
     check_options("run", {k.replace("-", "_"): v for k, v in options.items()},
@@ -268,7 +293,7 @@ def predict(handle, data_handle, options_text, flag=None):
     data = _rename(_get(data_handle), options.get("streams") or {})
     kwargs = {"batch_size": int(options["batch-size"])} if "batch-size" in options else {}
     with exclusive(handle, cancel=cancel, wait=bool(options.get("wait")), what="run"):
-        outputs = bridge.predict(net, data, cancel=cancel, **kwargs)
+        outputs = predict_outputs(net, data, cancel=cancel, **kwargs)
     if isinstance(outputs, torch.Tensor):
         outputs = {net.output_ids[0]: outputs}
     shapes = {_kw(k): list(v.shape) for k, v in outputs.items()}
@@ -280,11 +305,12 @@ def predict(handle, data_handle, options_text, flag=None):
 def clone(handle) -> int:
     """A copy of the network (parameters, buffers, description) under a new handle,
     through its saved form: the copy is what loading the saved network gives."""
-    import bridge
+    from bridge.saving.load import load_model
+    from bridge.saving.save import network_to_edn
 
     with exclusive(handle, what="clone"):
-        text = bridge.network_to_edn(_get(handle), encoding="tensor")
-    return _store(bridge.load_model(text))
+        text = network_to_edn(_get(handle), encoding="tensor")
+    return _store(load_model(text))
 
 
 def _edits() -> dict[str, Callable]:
@@ -354,18 +380,18 @@ def parameter_array(handle, layer, name):
 
 
 def save(handle, path, encoding) -> str:
-    import bridge
+    from bridge.saving.save import save_network
 
     with exclusive(handle, what="save!"):
-        bridge.save_network(_get(handle), str(path), encoding=str(encoding))
+        save_network(_get(handle), str(path), encoding=str(encoding))
     return str(path)
 
 
 def network_edn(handle, encoding) -> str:
-    import bridge
+    from bridge.saving.save import network_to_edn
 
     with exclusive(handle, what="network-edn"):
-        return bridge.network_to_edn(_get(handle), encoding=str(encoding))
+        return network_to_edn(_get(handle), encoding=str(encoding))
 
 
 def release(handle) -> bool:

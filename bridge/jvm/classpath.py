@@ -32,7 +32,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import bridge
+from bridge.errors import ClojureNotFound
+from bridge.jvm.sources import compiled_classes, project_sources
 
 __all__ = [
     "ClojureNotFound",
@@ -67,31 +68,8 @@ NIPPY_INSTALL_COMMAND = "apt-get update && apt-get install -y libnippy-clojure"
 _CLI_TIMEOUT_S = 300  # the first -Spath may download dependencies
 
 
-class ClojureNotFound(RuntimeError):
-    """No Java, no Clojure or no project sources; the message says what to do."""
-
-
 def _split(text: str) -> list[str]:
     return [entry for entry in text.strip().split(os.pathsep) if entry]
-
-
-def project_sources() -> Path:
-    """The directory holding ``cortex/nn/layers.clj`` and the other namespaces.
-
-    Returns:
-        ``CORTEX_BRIDGE_JVM_SRC`` when set; else ``jvm/src`` beside the package in a
-        checkout; else ``bridge/jvm_src`` (an installed wheel). The path may not exist;
-        :func:`bridge.jvm.runtime.start` checks.
-    """
-    override = os.environ.get("CORTEX_BRIDGE_JVM_SRC")
-    if override:
-        return Path(override)
-    package = Path(bridge.__file__).resolve().parent
-    checkout = package.parent / "jvm" / "src"
-    if checkout.is_dir():
-        return checkout
-    packaged = package / "jvm_src"
-    return packaged if packaged.is_dir() else checkout
 
 
 def find_java() -> str | None:
@@ -197,8 +175,6 @@ def full_classpath(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
     Raises:
         ClojureNotFound: as :func:`clojure_classpath`.
     """
-    from bridge.jvm.aot import compiled_classes
-
     sources = project_sources()
     compiled = compiled_classes(sources) if sources.is_dir() else None
     entries: list[str] = []

@@ -23,13 +23,14 @@ def _kw(name: str) -> Keyword:
 
 
 # Keyword arguments of bridge.train that are not Clojure options (the door sets them).
-_NOT_OPTIONS = {"net", "train", "test", "log", "cancel", "on_epoch", "on_batch"}
+_NOT_OPTIONS = {"net", "train", "test", "validation", "log", "cancel", "on_epoch",
+                "on_batch", "callbacks"}
 
 
 def train_options() -> list[str]:
-    import bridge
+    from bridge.training.trainer import train
 
-    return [name for name in inspect.signature(bridge.train).parameters
+    return [name for name in inspect.signature(train).parameters
             if name not in _NOT_OPTIONS]
 
 

@@ -140,9 +140,12 @@ def start(classpath: list[str] | tuple[str, ...] | None = None, *,
         if not (sources / "cortex").is_dir():
             raise ClojureNotFound(f"the project's Clojure sources are not at {sources}; "
                                   "set CORTEX_BRIDGE_JVM_SRC to the jvm/src directory")
-        # OpenBLAS, loaded after the JVM, can crash in numpy.linalg (JPype issue #808).
+        # OpenBLAS, loaded after the JVM, can crash in numpy.linalg (JPype issue #808),
+        # so numpy.linalg comes first: the order is the point (no sorting here).
+        # isort: off
         import numpy.linalg  # noqa: F401
         import jpype
+        # isort: on
 
         began = time.perf_counter()
         if not jpype.isJVMStarted():

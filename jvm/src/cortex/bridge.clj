@@ -283,6 +283,8 @@
   only reported) :seed :checkpoint :resume :patience :metrics-log :plot :tensorboard
   :device :streams ({dataset-stream layer-id})
   :log (a function of each epoch line; nil for none) :progress (false: no bar, no lines)
+  :on-epoch (a function of each epoch's history map, called after the epoch; returning
+  :stop ends the run there — the Clojure door to the trainer's callbacks)
   :wait (true: wait for another call on this network instead of failing with :busy).
 
   Interrupting the calling thread (nREPL interrupt, Ctrl-C, future-cancel) stops the run
@@ -292,10 +294,13 @@
   ([net data {:keys [test validation] :as options}]
    (let [h (handle net)
          log (log-fn options)
+         on-epoch (when-let [f (:on-epoch options)]
+                    (fn [text] (f (read-edn text))))
          go (fn [d t v]
-              (let [text (->edn-text (cond-> (dissoc options :test :validation :log)
+              (let [text (->edn-text (cond-> (dissoc options :test :validation :log :on-epoch)
                                        (pos? v) (assoc :validation-handle v)))]
-                (py/interruptibly "train!" (fn [flag] (py/call :train h d t text flag log)))))
+                (py/interruptibly "train!"
+                                  (fn [flag] (py/call :train h d t text flag log on-epoch)))))
          ;; each data set given as items lives in Python for this call only
          optional (fn [x f] (if x (with-data net x f) (f -1)))
          {:keys [history best-epoch]}

@@ -68,3 +68,14 @@
     (is (identical? model (nn/train model data (optim/adam :alpha 0.05) :epochs 30
                                     :batch-size 8 :log nil)))
     (is (< 0.9 (nn/evaluate model data)))))
+
+(deftest an-on-epoch-function-sees-each-epoch-and-can-stop-the-run
+  (let [net (bridge/load-model [(layers/input 2 1 1 :id :x) (layers/linear 1 :id :y)] {:seed 2})
+        seen (atom [])
+        history (bridge/train! net xor {:epochs 10 :batch-size 4 :log nil
+                                        :on-epoch (fn [entry]
+                                                    (swap! seen conj entry)
+                                                    (when (= 3 (:epoch entry)) :stop))})]
+    (is (= [1 2 3] (mapv :epoch @seen)) "the function gets Clojure maps, in order")
+    (is (every? number? (map :train-loss @seen)))
+    (is (= 3 (count history)) ":stop ends the run after that epoch")))
