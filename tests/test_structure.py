@@ -100,7 +100,8 @@ def test_the_wheel_ships_the_clojure_sources_and_the_models(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("cortex_bridge-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    clojure = {str(p.relative_to(ROOT / "jvm" / "src")) for p in (ROOT / "jvm" / "src").rglob("*.clj")}
+    src = ROOT / "jvm" / "src"
+    clojure = {str(p.relative_to(src)) for p in src.rglob("*.clj")}
     assert {f"bridge/jvm_src/{name}" for name in clojure} <= names
     models = {p.name for p in (ROOT / "edn_models").glob("*.edn")}
     assert {f"bridge/models/{name}" for name in models} <= names

@@ -2,7 +2,8 @@
 arguments to library calls.
 
 - :mod:`bridge.cli.models`: ``summary``, ``diagram`` (model files)
-- :mod:`bridge.cli.training`: ``train``, ``evaluate``, ``demo``
+- :mod:`bridge.cli.training`: ``train``, ``evaluate``
+- :mod:`bridge.cli.demo`: ``demo``
 - :mod:`bridge.cli.networks`: ``inspect``, ``convert``, ``export`` (saved networks)
 - :mod:`bridge.cli.jvm`: ``repl``, ``nrepl``, ``run`` (Clojure)
 """

@@ -7,10 +7,11 @@ come from ``edn_models/digits-mlp.edn``.
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
-__all__ = ["run_demo", "DEMO_MODEL", "bundled_models_dir"]
+__all__ = ["run_demo", "DEMO_MODEL", "bundled_models_dir", "add_commands"]
 
 DEMO_MODEL = "digits-mlp.edn"
 
@@ -56,3 +57,19 @@ def run_demo(*, out: str = "out/digits-mlp-trained.edn", epochs: int | None = No
           f"({seconds:.1f} s)")
     print(f"wrote {Path(out)}")
     return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed,
+                    validation_split=args.validation_split or None)
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("demo", help="train the bundled digits MLP on the embedded digits "
+                                    "data and write the trained network as EDN")
+    p.add_argument("--out", default="out/digits-mlp-trained.edn", metavar="FILE")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validation-split", type=float, default=0.1, metavar="FRACTION",
+                   help="held out to choose the best epoch (default 0.1; 0 for none)")
+    p.set_defaults(run=_demo)

@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from bridge.cli import imports, jvm, models, networks, training
+from bridge.cli import demo, imports, jvm, models, networks, training
 from bridge.errors import BridgeError
 from bridge.version import __version__
 
 __all__ = ["main", "build_parser"]
 
 #: Each module adds its subcommands; a subcommand's parser carries its handler as ``run``.
-COMMAND_GROUPS = (models, training, networks, imports, jvm)
+COMMAND_GROUPS = (models, training, demo, networks, imports, jvm)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,8 +62,8 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from bridge.saving.save import save_network
     from bridge.saving.load import load_model
+    from bridge.saving.save import save_network
 
     net = load_model(args.input)
     save_network(net, args.output, encoding=args.encoding)

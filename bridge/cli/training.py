@@ -1,4 +1,4 @@
-"""``cortex-bridge train``, ``evaluate`` and ``demo``."""
+"""``cortex-bridge train`` and ``evaluate``; the shared train-and-save step (also the demo's)."""
 
 from __future__ import annotations
 
@@ -99,13 +99,6 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from bridge.cli.demo import run_demo
-
-    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed,
-                    validation_split=args.validation_split or None)
-
-
 def _evaluate(args: argparse.Namespace) -> int:
     from bridge.saving.load import load_model
     from bridge.training.evaluation import evaluate
@@ -157,12 +150,3 @@ def add_commands(sub) -> None:
     p.add_argument("--data", default="digits")
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.set_defaults(run=_evaluate)
-
-    p = sub.add_parser("demo", help="train the bundled digits MLP on the embedded digits "
-                                    "data and write the trained network as EDN")
-    p.add_argument("--out", default="out/digits-mlp-trained.edn", metavar="FILE")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--validation-split", type=float, default=0.1, metavar="FRACTION",
-                   help="held out to choose the best epoch (default 0.1; 0 for none)")
-    p.set_defaults(run=_demo)

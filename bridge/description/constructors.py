@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.edn.types import Keyword
+from bridge.errors import ConstructorError
 
 __all__ = [
     "CONSTRUCTORS",
@@ -40,10 +41,6 @@ __all__ = [
 ]
 
 Node = dict[str, Any]
-
-
-class ConstructorError(ValueError):
-    """A call form whose arguments do not fit the constructor; the caller adds the place."""
 
 
 @dataclass(frozen=True)
