@@ -8,6 +8,9 @@ setup:
 demo: setup
 	.venv/bin/cortex-bridge demo
 
-# The whole test suite: Python, the JVM bridge and the Clojure tests.
+# The whole test suite: lint and type check first (fail fast), then Python, the JVM bridge
+# and the Clojure tests.
 test: setup
+	.venv/bin/ruff check .
+	.venv/bin/mypy
 	.venv/bin/python -m pytest -p no:faulthandler -q

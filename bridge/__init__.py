@@ -22,7 +22,7 @@ from bridge.errors import (
 from bridge.network import Layer, Network
 from bridge.registration import register_layer
 from bridge.saving.load import load_model
-from bridge.version import __version__
+from bridge.version import __version__ as __version__  # public, not in __all__
 
 __all__ = [
     "load_model",

@@ -51,7 +51,7 @@ def _raw_nodes(net: Network, keep: Iterable[str] | None = None) -> list[RawNode]
     """The kept layers as raw nodes carrying their live parameter values (copies)."""
     params = net.parameters_by_layer()
     chosen = None if keep is None else set(keep)
-    raws = []
+    raws: list[RawNode] = []
     for layer in net.layers:
         if chosen is not None and layer.id not in chosen:
             continue

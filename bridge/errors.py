@@ -27,6 +27,7 @@ __all__ = [
     "UnknownKeyWarning",
     "NetworkBusy",
     "OptionError",
+    "ConstructorError",
     "format_location",
 ]
 
@@ -162,7 +163,13 @@ class ModelErrors(ModelError):
     def with_context(self, **context) -> ModelErrors:
         for error in self.errors:
             error.with_context(**context)
-        return super().with_context(**context)
+        super().with_context(**context)
+        return self
+
+
+class ConstructorError(ValueError):
+    """A call form whose arguments do not fit the constructor; the caller adds the place
+    (bridge.description.normalize turns it into a ModelError with file, line and layer)."""
 
 
 class DataError(BridgeError, ValueError):

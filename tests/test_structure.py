@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import bridge
 
 PACKAGE = Path(bridge.__file__).resolve().parent
@@ -100,7 +102,8 @@ def test_the_wheel_ships_the_clojure_sources_and_the_models(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     (wheel,) = tmp_path.glob("cortex_bridge-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    clojure = {str(p.relative_to(ROOT / "jvm" / "src")) for p in (ROOT / "jvm" / "src").rglob("*.clj")}
+    src = ROOT / "jvm" / "src"
+    clojure = {str(p.relative_to(src)) for p in src.rglob("*.clj")}
     assert {f"bridge/jvm_src/{name}" for name in clojure} <= names
     models = {p.name for p in (ROOT / "edn_models").glob("*.edn")}
     assert {f"bridge/models/{name}" for name in models} <= names
@@ -124,3 +127,18 @@ def test_the_readme_layout_matches_the_tree():
     for module in re.findall(r"\b([a-z_]+\.py)\b", block):
         assert list((ROOT / "bridge").rglob(module)) or list((ROOT / "examples").glob(module)), \
             f"the Layout names {module}, which does not exist"
+
+
+def test_make_test_runs_ruff_and_mypy_before_pytest():
+    """The README's test command lints and type-checks first (fail fast), with the tools
+    pinned in the test extra so every checkout runs the same versions."""
+    tomllib = pytest.importorskip("tomllib")
+    lines = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ntest:", 1)[1]
+    recipe = [line.strip() for line in lines.splitlines()[1:] if line.startswith("\t")]
+    assert recipe[:3] == [".venv/bin/ruff check .", ".venv/bin/mypy",
+                          ".venv/bin/python -m pytest -p no:faulthandler -q"], recipe
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pinned = {spec.split("==")[0] for spec in project["project"]["optional-dependencies"]["test"]
+              if "==" in spec}
+    assert {"ruff", "mypy"} <= pinned
+    assert project["tool"]["mypy"]["files"] == ["bridge"]

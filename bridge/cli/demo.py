@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bridge.cli.training import train_and_save, training_settings
 
-__all__ = ["run_demo", "add_commands", "DEMO_MODEL", "bundled_models_dir"]
+__all__ = ["run_demo", "DEMO_MODEL", "bundled_models_dir", "add_commands"]
 
 DEMO_MODEL = "digits-mlp.edn"
 

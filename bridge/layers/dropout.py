@@ -98,6 +98,7 @@ def validate_dropout(node) -> list[str]:
 def build_dropout(ctx) -> nn.Module:
     node = ctx.node
     distribution = keyword_name(node["distribution"])
+    assert distribution is not None  # validate (one_of the distributions) ran while planning
     if distribution == "bernoulli":
         return CortexDropout(distribution, probability=node["probability"])
     return CortexDropout(distribution, variance=node["variance"])

@@ -124,13 +124,18 @@ SPLIT = register(
     )
 )
 
+def build_join(ctx) -> Join:
+    operation = keyword_name(ctx.node["operation"])
+    assert operation is not None  # validate (one_of JOIN_OPERATIONS) ran while planning
+    return Join(operation, tuple(shape.size for shape in ctx.input_shapes))
+
+
 JOIN = register(
     LayerSpec(
         "join",
         flat_ok=True,
         infer_shape=join_shape,
-        build=lambda ctx: Join(keyword_name(ctx.node["operation"]),
-                               tuple(shape.size for shape in ctx.input_shapes)),
+        build=build_join,
         parents=(1, None),
         defaults={"operation": Keyword("+")},
         call_forms=(CallForm("join",

@@ -83,6 +83,9 @@ BN_MODES = ("elementwise", "spatial")
 class CortexBatchNorm(nn.Module):
     """Batch normalisation per feature (elementwise) or per channel (spatial)."""
 
+    running_mean: torch.Tensor  # buffers, registered in __init__
+    running_var: torch.Tensor
+
     def __init__(self, input_shape: Shape, *, spatial: bool = False, average_factor: float = 0.9,
                  epsilon: float = 1e-4, device=None, dtype=None):
         """**Arguments:**

@@ -18,6 +18,7 @@ import difflib
 import sys
 import warnings
 from collections.abc import Mapping
+from typing import TypedDict
 
 from bridge.description.normalize import RawNode
 from bridge.errors import ModelError, UnknownKeyWarning, format_location
@@ -87,6 +88,16 @@ def _unknown(raw: RawNode, spec: LayerSpec) -> list[str]:
     return reasons
 
 
+class _Where(TypedDict):
+    """The location keywords ModelError and format_location share."""
+
+    line: int | None
+    column: int | None
+    layer_index: int | None
+    layer_id: str | None
+    layer_type: str | None
+
+
 def check_keys(raw: RawNode, spec: LayerSpec, *, source: str | None,
                strict: bool | None) -> list[ModelError]:
     """Refused keys as errors; unknown keys as warnings, as errors when ``strict``, or
@@ -94,8 +105,8 @@ def check_keys(raw: RawNode, spec: LayerSpec, *, source: str | None,
     names damage as damage)."""
     node = raw.node
     ident = node.get("id") if isinstance(node.get("id"), str) else None
-    where = dict(line=raw.line, column=raw.column, layer_index=raw.index, layer_id=ident,
-                 layer_type=spec.type)
+    where = _Where(line=raw.line, column=raw.column, layer_index=raw.index, layer_id=ident,
+                   layer_type=spec.type)
     errors = [ModelError(f":{key}: {reason}", **where)
               for key, reason in REFUSED_KEYS.items() if key in node]
     for reason in _unknown(raw, spec) if strict is not None else ():

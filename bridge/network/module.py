@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -21,12 +21,19 @@ from torch import nn
 
 from bridge.description.shapes import Shape
 from bridge.errors import DataError, ModelError
-from bridge.network.plan import Plan, PlannedLayer
-from bridge.network.settings import ParameterSettings, node_frozen, parameter_settings
 from bridge.layers.initializers import initialize, scheme_name
 from bridge.layers.registry import ParamSpec
+from bridge.network.plan import Plan, PlannedLayer
+from bridge.network.settings import ParameterSettings, node_frozen, parameter_settings
 
 __all__ = ["Network", "Layer"]
+
+
+class _LogForward(Protocol):
+    """A layer module that also gives log-probabilities (``CortexSoftmax``)."""
+
+    def log_forward(self, x: torch.Tensor) -> torch.Tensor: ...
+
 
 # The activations Cortex looks for downstream to choose a weight initialisation.
 _AUTO_INIT = {"type": "auto-weight-initialization"}
@@ -428,7 +435,8 @@ class Network(nn.Module):
                 inputs = [_planar(values[p], shapes[p]) for p in parents]
             module = modules[layer_id]
             if layer_id in log_ids:
-                values[layer_id] = module.log_forward(*inputs)
+                # log_ids holds only layers whose module has log_forward (see __init__)
+                values[layer_id] = cast(_LogForward, module).log_forward(*inputs)
             else:
                 values[layer_id] = module(*inputs)
             if not keep_all:

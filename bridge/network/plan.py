@@ -268,24 +268,10 @@ def _initialization_elements(raw: RawNode, param_shapes: Mapping[str, tuple[int,
     return count
 
 
-def plan_network(
-    raw_nodes: list[RawNode],
-    *,
-    source: str | None = None,
-    max_parameters: int = DEFAULT_MAX_PARAMETERS,
-    strict: bool | None = False,
-) -> Plan:
-    """Check, order and size a flattened description.
-
-    A key no layer reads is an :class:`~bridge.errors.UnknownKeyWarning`, or, with
-    ``strict``, one more problem (:mod:`bridge.network.keys`).
-
-    Raises:
-        ModelErrors: every problem found, each with its file, line, layer index and id.
-    """
-    if not raw_nodes:
-        raise ModelErrors([ModelError("the description has no layers")], source=source)
-    raw_nodes, isolated = _name_and_link(raw_nodes, source)
+def _resolve_specs(raw_nodes: list[RawNode], source: str | None,
+                   strict: bool | None) -> dict[str, LayerSpec]:
+    """Each layer's spec by id, its parents, defaults and keys checked; raises every
+    problem found."""
     problems: list[ModelError] = []
     specs: dict[str, LayerSpec] = {}
     known_ids = {raw.node["id"] for raw in raw_nodes}
@@ -307,11 +293,40 @@ def plan_network(
         problems += check_keys(raw, spec, source=source, strict=strict)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
+    return specs
 
-    ordered = _topological(raw_nodes)
-    if isolated:  # reported last: a wrong parent name or a cycle explains it better
-        raise ModelErrors([_error(raw, _ISOLATED) for raw in isolated],
-                          source=source).with_context(source=source)
+
+def _shape_layer(raw: RawNode, spec: LayerSpec, shapes: Mapping[str, Shape],
+                 problems: list[ModelError]) -> tuple[PlannedLayer, BuildContext] | None:
+    """The layer's output and parameter shapes, or ``None`` with its problem added."""
+    node = raw.node
+    input_shapes = tuple(shapes[p] for p in node["parents"])
+    frozen = MappingProxyType(node)
+    try:
+        output = spec.infer_shape(frozen, input_shapes)
+        if not isinstance(output, Shape):
+            output = Shape(*output)
+        if output.size > MAX_ACTIVATION_SIZE or min(output) < 1:
+            raise ModelError(f"the output shape {output} is out of range (each of C, H, W "
+                             f"at least 1, at most {MAX_ACTIVATION_SIZE} values)")
+        context = BuildContext(frozen, input_shapes, output)
+        param_shapes = {p.name: tuple(int(d) for d in p.shape(context)) for p in spec.params}
+        # Freezing and constraint keys: reported, but the shapes flow on.
+        problems += [_error(raw, reason)
+                     for reason in setting_problems(node, spec, param_shapes)]
+    except (ModelError, ValueError, ArithmeticError) as error:
+        reason = error.reason if isinstance(error, ModelError) else str(error)
+        problems.append(_error(raw, reason))
+        return None
+    layer = PlannedLayer(raw.index, frozen, spec, tuple(node["parents"]), input_shapes,
+                         output, MappingProxyType(param_shapes), raw.line, raw.column)
+    return layer, context
+
+
+def _size_layers(ordered: list[RawNode], specs: Mapping[str, LayerSpec], max_parameters: int,
+                 problems: list[ModelError]) -> tuple[list[PlannedLayer], dict[str, Shape], int]:
+    """Shapes in graph order against the value budget: ``(layers, shapes by id, values
+    used)``; the first layer over the budget ends it with a problem added."""
     shapes: dict[str, Shape] = {}
     planned: list[PlannedLayer] = []
     total = working = 0  # parameters; then outputs and buffers, which share the limit
@@ -319,26 +334,10 @@ def plan_network(
         node, spec = raw.node, specs[raw.node["id"]]
         if any(parent not in shapes for parent in node["parents"]):
             continue  # a parent already failed; its error explains this layer too
-        input_shapes = tuple(shapes[p] for p in node["parents"])
-        frozen = MappingProxyType(node)
-        try:
-            output = spec.infer_shape(frozen, input_shapes)
-            if not isinstance(output, Shape):
-                output = Shape(*output)
-            if output.size > MAX_ACTIVATION_SIZE or min(output) < 1:
-                raise ModelError(f"the output shape {output} is out of range (each of C, H, W "
-                                 f"at least 1, at most {MAX_ACTIVATION_SIZE} values)")
-            context = BuildContext(frozen, input_shapes, output)
-            param_shapes = {p.name: tuple(int(d) for d in p.shape(context)) for p in spec.params}
-            # Freezing and constraint keys: reported, but the shapes flow on.
-            problems += [_error(raw, reason)
-                         for reason in setting_problems(node, spec, param_shapes)]
-        except (ModelError, ValueError, ArithmeticError) as error:
-            reason = error.reason if isinstance(error, ModelError) else str(error)
-            problems.append(_error(raw, reason))
+        shaped = _shape_layer(raw, spec, shapes, problems)
+        if shaped is None:
             continue
-        layer = PlannedLayer(raw.index, frozen, spec, tuple(node["parents"]), input_shapes,
-                             output, MappingProxyType(param_shapes), raw.line, raw.column)
+        layer, context = shaped
         total += layer.parameter_count
         if total > max_parameters:
             problems.append(layer.error(
@@ -347,8 +346,8 @@ def plan_network(
                 "max_parameters if that is really meant"))
             break
         try:
-            working += output.size + working_elements(spec.type, context)
-            working += _initialization_elements(raw, param_shapes)
+            working += layer.output_shape.size + working_elements(spec.type, context)
+            working += _initialization_elements(raw, layer.param_shapes)
         except (ModelError, ValueError, ArithmeticError, KeyError, TypeError) as error:
             problems.append(_error(raw, f"cannot size this layer's buffers: {error}"))
             break
@@ -359,21 +358,49 @@ def plan_network(
                 f"{count_text(total + working)} up to this layer); raise max_parameters if "
                 "that is really meant"))
             break
-        shapes[node["id"]] = output
+        shapes[node["id"]] = layer.output_shape
         planned.append(layer)
+    return planned, shapes, total + working
+
+
+def plan_network(
+    raw_nodes: list[RawNode],
+    *,
+    source: str | None = None,
+    max_parameters: int = DEFAULT_MAX_PARAMETERS,
+    strict: bool | None = False,
+) -> Plan:
+    """Check, order and size a flattened description.
+
+    A key no layer reads is an :class:`~bridge.errors.UnknownKeyWarning`, or, with
+    ``strict``, one more problem (:mod:`bridge.network.keys`).
+
+    Raises:
+        ModelErrors: every problem found, each with its file, line, layer index and id.
+    """
+    if not raw_nodes:
+        raise ModelErrors([ModelError("the description has no layers")], source=source)
+    raw_nodes, isolated = _name_and_link(raw_nodes, source)
+    specs = _resolve_specs(raw_nodes, source, strict)
+
+    ordered = _topological(raw_nodes)
+    if isolated:  # reported last: a wrong parent name or a cycle explains it better
+        raise ModelErrors([_error(raw, _ISOLATED) for raw in isolated],
+                          source=source).with_context(source=source)
+    problems: list[ModelError] = []
+    planned, shapes, used = _size_layers(ordered, specs, max_parameters, problems)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 
     planned = _add_center_shapes(planned, {raw.node["id"]: raw for raw in raw_nodes}, shapes,
-                                 problems, max_parameters - total - working)
+                                 problems, max_parameters - used)
     if problems:
         raise ModelErrors(problems, source=source).with_context(source=source)
 
     has_child = {parent for layer in planned for parent in layer.parents}
-    inputs = tuple(layer.id for layer in sorted(planned, key=lambda l: l.index)
-                   if layer.type == "input")
-    outputs = tuple(layer.id for layer in sorted(planned, key=lambda l: l.index)
-                    if layer.id not in has_child)
+    in_order = sorted(planned, key=lambda layer: layer.index)
+    inputs = tuple(layer.id for layer in in_order if layer.type == "input")
+    outputs = tuple(layer.id for layer in in_order if layer.id not in has_child)
     buffers = {(raw.node["id"], name): value for raw in raw_nodes
                for name, value in raw.buffers.items()}
     return Plan(tuple(planned), inputs, outputs, MappingProxyType(buffers), source)

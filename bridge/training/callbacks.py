@@ -20,11 +20,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.errors import TrainingError
 from bridge.training import distributed
 from bridge.training.progress import describe_epoch
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
 
 __all__ = ["Callback", "EpochLog", "Checkpoint", "BestNetworkFile", "MetricsLog", "Plot",
            "TensorBoard", "EarlyStopping", "EpochFunction", "BatchFunction", "batch_hooks"]
@@ -135,17 +138,18 @@ class TensorBoard(Callback):
                 "'cortex-bridge[tensorboard]' (or pip install tensorboard)") from None
         self.log_dir = Path(log_dir)
         self._writer_class = SummaryWriter
-        self._writer = None
+        self._writer: SummaryWriter | None = None
         self._graph = graph
 
     def on_train_begin(self, run):
         if not distributed.is_rank_zero():
             return
-        self._writer = self._writer_class(log_dir=str(self.log_dir))
+        self._writer = writer = self._writer_class(log_dir=str(self.log_dir))
         if self._graph and not run.history:
-            self._add_graph(run.net)
+            self._add_graph(writer, run.net)
 
-    def _add_graph(self, net) -> None:
+    @staticmethod
+    def _add_graph(writer: SummaryWriter, net) -> None:
         import warnings
 
         from bridge.network.positional import Positional, example_inputs
@@ -155,7 +159,7 @@ class TensorBoard(Callback):
         try:
             with warnings.catch_warnings():  # the tracer's notes on Python-side checks
                 warnings.simplefilter("ignore")
-                self._writer.add_graph(Positional(net), example_inputs(net))
+                writer.add_graph(Positional(net), example_inputs(net))
         finally:
             net.train(was_training)
 

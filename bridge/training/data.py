@@ -443,10 +443,9 @@ def _refuse_non_finite(column: torch.Tensor, what: str, *, nan_ok: bool = False)
 
 
 def _check_labels(column: torch.Tensor, spec: LabelSpec) -> torch.Tensor:
-    name, size = spec.stream, spec.size
-    is_indices = spec.classes is not None and (
-        column.dim() == 1 or (column.dim() == 2 and column.shape[1] == 1 and size > 1))
-    if is_indices:
+    name, size, classes = spec.stream, spec.size, spec.classes
+    if classes is not None and (
+            column.dim() == 1 or (column.dim() == 2 and column.shape[1] == 1 and size > 1)):
         indices = column.reshape(-1)
         if indices.is_floating_point():
             _refuse_non_finite(indices, f"label stream :{name}")
@@ -456,12 +455,12 @@ def _check_labels(column: torch.Tensor, spec: LabelSpec) -> torch.Tensor:
                 raise DataError(f"label stream :{name} item {first} is {float(indices[first])}"
                                 f"; give class indices or one-hot vectors of {size}")
         indices = indices.long()
-        bad = (indices < 0) | (indices >= spec.classes)
+        bad = (indices < 0) | (indices >= classes)
         if bool(bad.any()):
             first = int(bad.nonzero()[0, 0])
             raise DataError(f"label stream :{name} item {first} is class {int(indices[first])}"
                             f"; the output layer :{spec.layer} has classes 0 to "
-                            f"{spec.classes - 1}")
+                            f"{classes - 1}")
         return indices
     return _float_rows(column, size, f"label stream :{name}",
                        f"the output layer :{spec.layer} produces", nan_ok=spec.nan_ok)

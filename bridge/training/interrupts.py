@@ -15,6 +15,8 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from types import FrameType
+from typing import Any, Literal
 
 from bridge.errors import AbandonedRun
 
@@ -33,7 +35,8 @@ class InterruptGuard:
         self._cancel = cancel
         self._protects = protects_checkpoint
         self._say = say or (lambda text: None)
-        self._previous = None
+        # What signal.signal returns: a handler, SIG_DFL/SIG_IGN, or None (not from Python).
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     @property
     def requested(self) -> bool:
@@ -57,7 +60,7 @@ class InterruptGuard:
             return
         raise AbandonedRun
 
-    def __exit__(self, *exc) -> bool:
+    def __exit__(self, *exc) -> Literal[False]:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
         return False

@@ -348,11 +348,14 @@ def make_train_step(net, objective: Objective, optimizer: torch.optim.Optimizer,
     log_probabilities = bool(objective.log_leaves)
     capture = objective.capture
     input_ids = tuple(net.input_ids)
+    forward: Callable[[Any], Any]
     if distributed.is_distributed():
         forward = distributed.wrap(_TrainingForward(net, capture, log_probabilities), device)
     else:
-        def forward(inputs):
+        def plain_forward(inputs):
             return net.outputs(inputs, capture, log_probabilities=log_probabilities)
+
+        forward = plain_forward
     stepped = [p for group in optimizer.param_groups for p in group["params"]]
     autocast, scaler = _precision(precision, device)
     centers = objective.update_centers if objective.centers else None

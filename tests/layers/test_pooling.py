@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import bridge
-
 from bridge.description.shapes import Shape
 from bridge.edn.types import Keyword
 from bridge.layers.pooling import CortexPool2d
