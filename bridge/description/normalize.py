@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ PARAMETER_KEYS = ("weights", "bias", "scale", "means", "variances", "neg-scale")
 
 # A description nested deeper than this is certainly a mistake (or an attack).
 MAX_NESTING = 1000
+_END = object()
 
 
 @dataclass
@@ -92,10 +92,16 @@ def flatten_description(data: Any) -> list[RawNode]:
             do not fit one; with the line and column of the form where known.
     """
     raw: list[RawNode] = []
-    # An explicit stack (not recursion) so absurd nesting cannot overflow Python's stack.
-    stack: list[tuple[Any, int, tuple[int | None, int | None]]] = [(data, 0, position(data))]
+    # An explicit stack (not recursion) so absurd nesting cannot overflow Python's stack;
+    # it holds iterators, so a vector of a million forms is not copied onto it first.
+    stack: list[tuple[Any, int, tuple[int | None, int | None]]] = [
+        (iter((data,)), 0, position(data))]
     while stack:
-        form, depth, where = stack.pop()
+        items, depth, where = stack[-1]
+        form = next(items, _END)
+        if form is _END:
+            stack.pop()
+            continue
         if depth > MAX_NESTING:
             raise ModelError(f"the description nests deeper than {MAX_NESTING} levels",
                              line=where[0], column=where[1])
@@ -103,10 +109,9 @@ def flatten_description(data: Any) -> list[RawNode]:
         if here[0] is None:
             here = where
         if isinstance(form, EdnList):
-            produced = _call(form, here)
-            stack.extend(zip(reversed(produced), repeat(depth + 1), repeat(here)))
+            stack.append((iter(_call(form, here)), depth + 1, here))
         elif isinstance(form, list | tuple):
-            stack.extend(zip(reversed(form), repeat(depth + 1), repeat(here)))
+            stack.append((iter(form), depth + 1, here))
         elif isinstance(form, Mapping):
             raw.append(_node_from_map(form, len(raw) + 1, here))
         else:

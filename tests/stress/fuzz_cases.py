@@ -316,12 +316,24 @@ def run_case(case: Case, directory: Path) -> str:
         return "loaded"
     reference = network_files()[case.network][1]
     if _compare(net, reference) == "different":
-        if case.network.endswith("/vector/plain") and _same_structure(net, case.network):
+        if case.network.endswith("/vector/plain") and _numbers_only(case):
             return "loaded-allowed"
         return "loaded-different"
     if not _same_structure(net, case.network):
         return "loaded-options"
     return "loaded-same"
+
+
+def _numbers_only(case: Case) -> bool:
+    """Whether every byte the damage changed is part of a number (digits, sign, point,
+    exponent): in a file without the checksum nothing can tell such damage apart."""
+    import difflib
+
+    original = network_files()[case.network][0]
+    matcher = difflib.SequenceMatcher(None, original, case.data, autojunk=False)
+    number = set(b"0123456789.-+eE")
+    return all(set(original[a:b]) <= number and set(case.data[c:d]) <= number
+               for tag, a, b, c, d in matcher.get_opcodes() if tag != "equal")
 
 
 def _same_structure(net, key: str) -> bool:
