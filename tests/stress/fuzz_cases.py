@@ -316,7 +316,10 @@ def run_case(case: Case, directory: Path) -> str:
         return "loaded"
     reference = network_files()[case.network][1]
     if _compare(net, reference) == "different":
-        if case.network.endswith("/vector/plain") and _numbers_only(case):
+        # Allowed: a file without the checksum whose layers are as saved (the damage that
+        # changed numbers was in a parameter's numbers), or whose damage is all numbers.
+        if case.network.endswith("/vector/plain") and (
+                _same_structure(net, case.network) or _numbers_only(case)):
             return "loaded-allowed"
         return "loaded-different"
     if not _same_structure(net, case.network):
