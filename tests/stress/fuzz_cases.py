@@ -335,12 +335,12 @@ def run_case(case: Case, directory: Path) -> str:
 
 def _damages_numbers(case: Case) -> bool:
     """Whether some byte the damage changed is part of a number (digits, sign, point,
-    exponent) and nothing else in that changed stretch."""
+    exponent, ratio, suffix) and nothing else in that changed stretch."""
     import difflib
 
     original = network_files()[case.network][0]
     matcher = difflib.SequenceMatcher(None, original, case.data, autojunk=False)
-    number = set(b"0123456789.-+eE")
+    number = set(b"0123456789.-+eE/NM")  # "/": 1.5 damaged into the ratio 1/5
     return any(set(original[a:b]) <= number and set(case.data[c:d]) <= number
                for tag, a, b, c, d in matcher.get_opcodes() if tag != "equal")
 
