@@ -21,7 +21,7 @@ import random
 import re
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
@@ -188,7 +188,7 @@ _NETWORKS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def network_files() -> dict[str, tuple[bytes, dict]]:
     """``{"mlp/tensor/crc": (file bytes, {layer: {name: tensor}}), …}``: each network in
     each encoding, with the checksum and without it."""
@@ -283,7 +283,7 @@ def _compare(net, reference: dict) -> str:
     return "same"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _original_layers(key: str) -> str:
     return repr([(layer.id, layer.type, dict(layer.node)) for layer in
                  bridge.load_model(network_files()[key][0], seed=1).layers])

@@ -9,7 +9,8 @@ slice, ``tests/test_fuzz_slice.py``). Each case comes from one integer seed (see
 time limit (``--limit``, default 60 s, after which it counts as ``timeout``) and
 a memory ceiling (``--memory-gb``); cases over ``--slow`` seconds (default 5) are
 counted and listed (``over-slow`` by the wall clock, which other processes on a busy
-machine inflate; ``over-slow-cpu`` by the process's own CPU time). Prints the counts by outcome and the seeds of every bad one
+machine inflate; ``over-slow-cpu`` by the process's own CPU time). Prints the counts by
+outcome and the seeds of every bad one
 (``other-exception``, ``internal-error``, ``loaded-different``, ``loaded-options`` on a
 checksummed file, slow cases); exits 1 when there is any.
 """
@@ -95,10 +96,9 @@ def main(argv=None) -> int:
     if options.replay:
         for seed in options.replay:
             case = make_case(seed)
-            start, cpu = time.perf_counter(), time.process_time()
             with tempfile.TemporaryDirectory() as directory:
                 outcome = run_case(case, Path(directory))
-            print(f"{seed}: {outcome} in {time.perf_counter() - start:.2f} s "
+            print(f"{seed}: {outcome} in {case.seconds:.2f} s ({case.cpu:.2f} s CPU) "
                   f"({case.kind} {case.how} {case.network} {case.note})")
         return 0
     jobs = max(1, options.jobs)
