@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import time
 import uuid
 from decimal import Decimal
 from fractions import Fraction
@@ -207,8 +205,8 @@ def test_numeric_fast_path_keeps_integers_past_64_bits_and_huge_floats():
 
 
 def test_numeric_fast_path_reads_random_doubles_bit_for_bit():
-    import struct
     import random
+    import struct
     rng = random.Random(3)
     values = []
     while len(values) < 20_000:
