@@ -80,6 +80,14 @@ _ESCAPE = re.compile(r"\\(?:([tnrbf\"\\])|u([0-9A-Fa-f]{4})|([0-7]{1,3})|(.))", 
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _HEX = re.compile("[0-9A-Fa-f]+")
+# A character literal of one BMP character, or \uXXXX, that ends where its token ends.
+_SIMPLE_CHAR = re.compile("\\\\(?:u([0-9A-Fa-f]{4})|([^u\ud800-\udfff\U00010000-\U0010ffff]))"
+                          "(?![^" + _WS + '";^()\\[\\]{}\\\\])', re.S)
+# Two or more of them (no surrogate escapes), each ending at whitespace or a backslash.
+_ONE_CHAR = ("\\\\(?:u(?![dD][89a-fA-F])[0-9A-Fa-f]{4}|[^u\ud800-\udfff"
+             "\U00010000-\U0010ffff])(?![^" + _WS + '";^()\\[\\]{}\\\\])')
+_CHARACTER_RUN = re.compile("(?:" + _ONE_CHAR + "[" + _WS + "]*){2,}(?<![" + _WS + "])",
+                            re.S)
 _CHAR_NAMES = {"newline": "\n", "space": " ", "tab": "\t", "backspace": "\b",
                "formfeed": "\f", "return": "\r"}
 # One shared object each, as Clojure's boxed constants: #{##NaN ##NaN} is a duplicate.
@@ -172,6 +180,7 @@ class _Reader:
         self.newlines: list[int] = []
         self.scanned = 0
         self.close_from = self.close_at = -1  # cache for the fast path's search for "]"
+        self.characters: dict[str, Char] = {}  # character_run's literals, read once each
 
     # --- positions and errors ----------------------------------------------------------
 
@@ -228,6 +237,8 @@ class _Reader:
             elif char == '"':
                 value = self.string(pos)
             elif char == "\\":
+                if stack and stack[-1].kind <= _NSMAP and self.character_run(stack[-1], pos):
+                    continue
                 value = self.character(pos)
             elif char == "#":
                 value = self.dispatch(stack, pos)
@@ -415,8 +426,37 @@ class _Reader:
             raise self.error(f"Invalid digit: {other} (octal escapes use 0-7)", offset)
         raise self.error(f"Unsupported escape character: \\{other}", offset)
 
+    def character_run(self, frame: _Frame, pos: int) -> bool:
+        """Several simple character literals in a row (``\\a \\b \\u0041``) go into
+        ``frame`` at once; ``False`` (nothing read) when there are fewer than two."""
+        run = _CHARACTER_RUN.match(self.text, pos)
+        if run is None:
+            return False
+        items, offsets, known = frame.items, frame.offsets, self.characters
+        for match in _SIMPLE_CHAR.finditer(self.text, pos, run.end()):
+            literal = match.group()
+            char = known.get(literal)
+            if char is None:
+                hexa = match.group(1)
+                char = known[literal] = Char(match.group(2) if hexa is None
+                                             else chr(int(hexa, 16)))
+            items.append(char)
+            offsets.append(match.start())
+        self.pos = run.end()
+        return True
+
     def character(self, pos: int) -> Char:
         text = self.text
+        simple = _SIMPLE_CHAR.match(text, pos)
+        if simple is not None:  # \a or \u0041 (most of them): one regex, no token
+            hexa = simple.group(1)
+            if hexa is None:
+                self.pos = simple.end()
+                return Char(simple.group(2))
+            code = int(hexa, 16)
+            if not 0xD800 <= code <= 0xDFFF:
+                self.pos = simple.end()
+                return Char(chr(code))
         if pos + 1 >= self.n:
             raise self.error("EOF while reading character", pos)
         match = _TOKEN.match(text, pos + 2)

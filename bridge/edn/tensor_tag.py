@@ -47,7 +47,6 @@ from bridge.edn.payloads import Payload
 from bridge.edn.types import Keyword, Symbol, Vector, key_name
 from bridge.errors import ModelError
 
-
 try:  # pybase64 (SIMD) is 2-4x faster than binascii, and base64 is most of the cost here
     import pybase64 as _pybase64
 except ImportError:  # pragma: no cover - a dependency, but the stdlib path still works

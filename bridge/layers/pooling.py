@@ -91,7 +91,7 @@ class CortexPool2d(nn.Module):
         self.kernel, self.stride, self.pad, self.pool_op = kernel, stride, pad, pool_op
         self.input_hw = (input_shape.height, input_shape.width)
         self.output_hw = (output_shape.height, output_shape.width)
-        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+        ph, pw = pad
         (height, width), (out_h, out_w) = self.input_hw, self.output_hw
         # Cortex pools with ceil and no last-window rule (cortex-spec §1.5): pad the
         # bottom/right by the overhang so every window Cortex places exists in full;
