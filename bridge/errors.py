@@ -27,7 +27,6 @@ __all__ = [
     "UnknownKeyWarning",
     "NetworkBusy",
     "OptionError",
-    "ConstructorError",
     "format_location",
 ]
 
@@ -217,11 +216,6 @@ class Interrupted(KeyboardInterrupt):
     @property
     def checkpoint(self) -> str | None:
         return getattr(self.history, "checkpoint", None)
-
-
-class ConstructorError(ValueError):
-    """A call form whose arguments do not fit its constructor; the loader turns it into
-    a :class:`ModelError` with the place (internal to the description layer)."""
 
 
 class UnsupportedOnnxNode(Exception):

@@ -12,6 +12,7 @@ import os
 import warnings
 
 import torch
+
 from bridge.atomic import write_atomically
 from bridge.network.positional import Positional, example_inputs
 
