@@ -63,6 +63,9 @@ POOL_OPS = ("max", "avg", "avg-exc-pad")
 class CortexPool2d(nn.Module):
     """Max or average pooling with Cortex's window placement."""
 
+    real_cells: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    has_real: torch.Tensor
+
     def __init__(
         self,
         kernel: tuple[int, int],
@@ -175,11 +178,13 @@ def pool_shape(node, input_shapes) -> Shape:
 
 def build_pool(ctx) -> nn.Module:
     node = ctx.node
+    pool_op = keyword_name(node["pool-op"])
+    assert pool_op is not None  # the spec's default, checked by the plan
     return CortexPool2d(
         (node["kernel-height"], node["kernel-width"]),
         (node["stride-y"], node["stride-x"]),
         (node["pad-y"], node["pad-x"]),
-        keyword_name(node["pool-op"]),
+        pool_op,
         ctx.input_shape,
         ctx.output_shape,
         **ctx.factory_kwargs,
