@@ -57,7 +57,7 @@ __all__ = ["import_onnx", "onnx_description"]
 class _Converter:
     """The state of one import: the values computed so far and the nodes emitted."""
 
-    def __init__(self, model):
+    def __init__(self, model) -> None:
         self.graph = model.graph
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                          default=13)
@@ -138,12 +138,13 @@ class _Converter:
         float32 tensors."""
         params = {key: torch.from_numpy(np.array(value, dtype=np.float32))
                   if isinstance(value, np.ndarray) else value for key, value in keys.items()}
-        cortex = {"type": type_name, "id": self.ids.make(type_name),
-                  "parents": [p.ref for p in parents], **params}
+        node_id = self.ids.make(type_name)
+        cortex = {"type": type_name, "id": node_id, "parents": [p.ref for p in parents],
+                  **params}
         self.nodes.append(cortex)
-        self.by_id[cortex["id"]] = cortex
-        self.made[cortex["id"]] = node.output[0]
-        result = Tensor(cortex["id"], tuple(dims) if shape is None else tuple(shape), dims)
+        self.by_id[node_id] = cortex
+        self.made[node_id] = node.output[0]
+        result = Tensor(node_id, tuple(dims) if shape is None else tuple(shape), dims)
         self.tensors[node.output[0]] = result
         return result
 
