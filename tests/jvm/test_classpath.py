@@ -37,9 +37,8 @@ def bare(monkeypatch, tmp_path):
     debian = tmp_path / "share-java"
     debian.mkdir()
     monkeypatch.setattr(classpath, "DEBIAN_DIR", debian)
-    from bridge.jvm import aot  # whether setup precompiled jvm/ must not matter here
-
-    monkeypatch.setattr(aot, "compiled_classes", lambda sources=None: None)
+    # whether setup precompiled jvm/ must not matter here
+    monkeypatch.setattr(classpath, "compiled_classes", lambda sources=None: None)
     return debian
 
 

@@ -43,14 +43,23 @@
                       {:entry-point k :available (sort (keys @entry-points))}))))
 
 (defn- drain-released!
-  "Release, in Python, every handle whose owner the Cleaner saw collected."
-  []
-  (when-not (.isEmpty released)
-    (let [release (entry-point :release)]
-      (loop []
-        (when-let [h (.poll released)]
-          (release (long h))
-          (recur))))))
+  "Release, in Python, every handle whose owner the Cleaner saw collected — except those
+  in `in-use`: a call's own arguments. (A network made inside a threading form is
+  unreachable once its handle is taken, so the Cleaner may queue it just before the call
+  that uses it; it is released at the next call instead.)"
+  ([] (drain-released! nil))
+  ([in-use]
+   (when-not (.isEmpty released)
+     (let [release (entry-point :release)
+           keep (set (filter integer? in-use))
+           kept (java.util.ArrayList.)]
+       (loop []
+         (when-let [h (.poll released)]
+           (if (contains? keep (long h))
+             (.add kept h)
+             (release (long h)))
+           (recur)))
+       (.addAll released kept)))))
 
 (def ^:private door-frames
   "Class-name prefixes of the frames between a user's call and Python."
@@ -82,7 +91,7 @@
   the caller's form."
   [k & args]
   (let [f (entry-point k)]
-    (drain-released!)
+    (drain-released! args)
     (try
       (apply f args)
       (catch clojure.lang.ExceptionInfo e
