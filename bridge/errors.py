@@ -27,7 +27,6 @@ __all__ = [
     "UnknownKeyWarning",
     "NetworkBusy",
     "OptionError",
-    "ConstructorError",
     "format_location",
 ]
 
@@ -165,11 +164,6 @@ class ModelErrors(ModelError):
             error.with_context(**context)
         super().with_context(**context)
         return self
-
-
-class ConstructorError(ValueError):
-    """A call form whose arguments do not fit the constructor; the caller adds the place
-    (bridge.description.normalize turns it into a ModelError with file, line and layer)."""
 
 
 class DataError(BridgeError, ValueError):
