@@ -213,11 +213,6 @@ class Interrupted(KeyboardInterrupt):
         return getattr(self.history, "checkpoint", None)
 
 
-class ConstructorError(ValueError):
-    """A call form whose arguments do not fit its constructor; the loader turns it into
-    a :class:`ModelError` with the place (internal to the description layer)."""
-
-
 class UnsupportedOnnxNode(Exception):
     """An ONNX node Cortex's vocabulary cannot express exactly; the importer turns it
     into a :class:`ModelError` naming the node (internal to :mod:`bridge.importers`)."""

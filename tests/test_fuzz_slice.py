@@ -24,7 +24,9 @@ _DIRECTORY = Path(tempfile.mkdtemp(prefix="fuzz-slice-"))
 _GOOD = {"model-error", "loaded", "loaded-same", "loaded-allowed"}
 
 
-@settings(max_examples=2000, deadline=None, database=None,
+# derandomize: the same 2,000 cases on every run, so CI is never flaky; the stress
+# script is where new seeds are explored.
+@settings(max_examples=2000, deadline=None, database=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.integers(min_value=0, max_value=2**40))
 def test_loading_fuzz_slice(seed):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -40,6 +39,7 @@ def parameter_keys(layer_type: str) -> tuple[str, ...]:
 
 # A description nested deeper than this is certainly a mistake (or an attack).
 MAX_NESTING = 1000
+_END = object()
 
 
 @dataclass
@@ -98,10 +98,16 @@ def flatten_description(data: Any) -> list[RawNode]:
             do not fit one; with the line and column of the form where known.
     """
     raw: list[RawNode] = []
-    # An explicit stack (not recursion) so absurd nesting cannot overflow Python's stack.
-    stack: list[tuple[Any, int, tuple[int | None, int | None]]] = [(data, 0, position(data))]
+    # An explicit stack (not recursion) so absurd nesting cannot overflow Python's stack;
+    # it holds iterators, so a vector of a million forms is not copied onto it first.
+    stack: list[tuple[Any, int, tuple[int | None, int | None]]] = [
+        (iter((data,)), 0, position(data))]
     while stack:
-        form, depth, where = stack.pop()
+        items, depth, where = stack[-1]
+        form = next(items, _END)
+        if form is _END:
+            stack.pop()
+            continue
         if depth > MAX_NESTING:
             raise ModelError(f"the description nests deeper than {MAX_NESTING} levels",
                              line=where[0], column=where[1])
@@ -109,10 +115,9 @@ def flatten_description(data: Any) -> list[RawNode]:
         if here[0] is None:
             here = where
         if isinstance(form, EdnList):
-            produced = _call(form, here)
-            stack.extend(zip(reversed(produced), repeat(depth + 1), repeat(here)))
+            stack.append((iter(_call(form, here)), depth + 1, here))
         elif isinstance(form, list | tuple):
-            stack.extend(zip(reversed(form), repeat(depth + 1), repeat(here)))
+            stack.append((iter(form), depth + 1, here))
         elif isinstance(form, Mapping):
             raw.append(_node_from_map(form, len(raw) + 1, here))
         else:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bridge.edn.reader import MAX_DEPTH, loads
+from bridge.edn.types import Symbol
 from bridge.errors import EdnSyntaxError
 
 __all__ = ["PAYLOAD_TAG", "Payload", "read_edn_file", "read_edn_bytes", "read_file_bytes",
@@ -57,7 +58,8 @@ class _Unusual(Exception):
     """The fast path cannot vouch for this file: read it the ordinary way."""
 
 
-def read_edn_file(path: str | os.PathLike, *, readers: Mapping[str, Callable] | None = None,
+def read_edn_file(path: str | os.PathLike, *,
+                  readers: Mapping[Symbol | str, Callable] | None = None,
                   source: str | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """The one EDN form in the file at ``path``, as :func:`bridge.edn.loads` reads it.
 
@@ -94,7 +96,8 @@ def read_file_bytes(path: str | os.PathLike) -> bytearray:
     return data
 
 
-def read_edn_bytes(data: bytes | bytearray, *, readers: Mapping[str, Callable] | None = None,
+def read_edn_bytes(data: bytes | bytearray, *,
+                   readers: Mapping[Symbol | str, Callable] | None = None,
                    source: str | None = None, max_depth: int = MAX_DEPTH) -> Any:
     """The one EDN form in UTF-8 ``data`` (a file's bytes), long payloads uncopied.
 
@@ -129,7 +132,8 @@ def decode_utf8(data: bytes | bytearray, source: str | None = None) -> str:
                              column=column) from None
 
 
-def _read_cut(data: bytearray, readers: Mapping, source: str | None, max_depth: int) -> Any:
+def _read_cut(data: bytes | bytearray, readers: Mapping, source: str | None,
+              max_depth: int) -> Any:
     spans = _payload_spans(data)
     if not spans:
         raise _Unusual("no long payloads")
@@ -161,7 +165,7 @@ def _read_cut(data: bytearray, readers: Mapping, source: str | None, max_depth: 
         whole.release()
 
 
-def _payload_spans(data: bytearray) -> list[tuple[int, int]]:
+def _payload_spans(data: bytes | bytearray) -> list[tuple[int, int]]:
     """``(first, last)`` byte offsets of each long string that follows a tensor tag:
     ``data[first:last]`` is the text between its quotes."""
     if data.find(b"#" + PAYLOAD_TAG.encode()) >= 0:

@@ -80,6 +80,14 @@ _ESCAPE = re.compile(r"\\(?:([tnrbf\"\\])|u([0-9A-Fa-f]{4})|([0-7]{1,3})|(.))", 
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", '"': '"', "\\": "\\"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _HEX = re.compile("[0-9A-Fa-f]+")
+# A character literal of one BMP character, or \uXXXX, that ends where its token ends.
+_SIMPLE_CHAR = re.compile("\\\\(?:u([0-9A-Fa-f]{4})|([^u\ud800-\udfff\U00010000-\U0010ffff]))"
+                          "(?![^" + _WS + '";^()\\[\\]{}\\\\])', re.S)
+# Two or more of them (no surrogate escapes), each ending at whitespace or a backslash.
+_ONE_CHAR = ("\\\\(?:u(?![dD][89a-fA-F])[0-9A-Fa-f]{4}|[^u\ud800-\udfff"
+             "\U00010000-\U0010ffff])(?![^" + _WS + '";^()\\[\\]{}\\\\])')
+_CHARACTER_RUN = re.compile("(?:" + _ONE_CHAR + "[" + _WS + "]*){2,}(?<![" + _WS + "])",
+                            re.S)
 _CHAR_NAMES = {"newline": "\n", "space": " ", "tab": "\t", "backspace": "\b",
                "formfeed": "\f", "return": "\r"}
 # One shared object each, as Clojure's boxed constants: #{##NaN ##NaN} is a duplicate.
@@ -101,7 +109,7 @@ _json_numbers = json.JSONDecoder(parse_constant=_reject_constant).decode
 try:  # parses a row of weights several times faster than json, to the same doubles
     from orjson import loads as _fast_numbers
 except ImportError:  # pragma: no cover - a dependency; json's path gives the same values
-    _fast_numbers = _json_numbers
+    _fast_numbers = _json_numbers  # type: ignore[assignment]  # same call shape
 
 # Frame kinds. Collections first, so `kind <= _NSMAP` means "holds items".
 _VECTOR, _LIST, _MAP, _SET, _NSMAP, _DISCARD, _TAG, _META = range(8)
@@ -172,6 +180,7 @@ class _Reader:
         self.newlines: list[int] = []
         self.scanned = 0
         self.close_from = self.close_at = -1  # cache for the fast path's search for "]"
+        self.characters: dict[str, Char] = {}  # character_run's literals, read once each
 
     # --- positions and errors ----------------------------------------------------------
 
@@ -200,10 +209,11 @@ class _Reader:
 
     def read(self) -> Any:
         """The next whole form from ``self.pos``, or ``_NOTHING`` at the end of the text."""
-        text, n, stack = self.text, self.n, []
+        text, n = self.text, self.n
+        stack: list[_Frame] = []
         skip = _SKIP.match
         while True:
-            pos = skip(text, self.pos).end()
+            pos = skip(text, self.pos).end()  # type: ignore[union-attr]
             self.pos = pos
             if pos >= n:
                 if stack:
@@ -228,6 +238,8 @@ class _Reader:
             elif char == '"':
                 value = self.string(pos)
             elif char == "\\":
+                if stack and stack[-1].kind <= _NSMAP and self.character_run(stack[-1], pos):
+                    continue
                 value = self.character(pos)
             elif char == "#":
                 value = self.dispatch(stack, pos)
@@ -301,6 +313,7 @@ class _Reader:
         self.pos = pos + 1
         self.opened = frame.start
         kind = frame.kind
+        value: Vector | EdnList | EdnMap
         if kind == _VECTOR:
             value = Vector(frame.items)
         elif kind == _LIST:
@@ -415,8 +428,37 @@ class _Reader:
             raise self.error(f"Invalid digit: {other} (octal escapes use 0-7)", offset)
         raise self.error(f"Unsupported escape character: \\{other}", offset)
 
+    def character_run(self, frame: _Frame, pos: int) -> bool:
+        """Several simple character literals in a row (``\\a \\b \\u0041``) go into
+        ``frame`` at once; ``False`` (nothing read) when there are fewer than two."""
+        run = _CHARACTER_RUN.match(self.text, pos)
+        if run is None:
+            return False
+        items, offsets, known = frame.items, frame.offsets, self.characters
+        for match in _SIMPLE_CHAR.finditer(self.text, pos, run.end()):
+            literal = match.group()
+            char = known.get(literal)
+            if char is None:
+                hexa = match.group(1)
+                char = known[literal] = Char(match.group(2) if hexa is None
+                                             else chr(int(hexa, 16)))
+            items.append(char)
+            offsets.append(match.start())
+        self.pos = run.end()
+        return True
+
     def character(self, pos: int) -> Char:
         text = self.text
+        simple = _SIMPLE_CHAR.match(text, pos)
+        if simple is not None:  # \a or \u0041 (most of them): one regex, no token
+            hexa = simple.group(1)
+            if hexa is None:
+                self.pos = simple.end()
+                return Char(simple.group(2))
+            code = int(hexa, 16)
+            if not 0xD800 <= code <= 0xDFFF:
+                self.pos = simple.end()
+                return Char(chr(code))
         if pos + 1 >= self.n:
             raise self.error("EOF while reading character", pos)
         match = _TOKEN.match(text, pos + 2)
@@ -444,8 +486,8 @@ class _Reader:
 
     def token(self, pos: int):
         match = _TOKEN.match(self.text, pos)
-        token = match.group()
-        self.pos = match.end()
+        token = match.group()  # type: ignore[union-attr]
+        self.pos = match.end()  # type: ignore[union-attr]
         first = token[0]
         if first.isdecimal() or (first in "+-" and len(token) > 1 and token[1].isdecimal()):
             return self.number(token, pos)
@@ -511,8 +553,8 @@ class _Reader:
             denominator = int(match.group(2))
             if denominator == 0:
                 raise self.error(f"Divide by zero: {token}", pos)
-            value = Fraction(int(match.group(1)), denominator)
-            return value.numerator if value.denominator == 1 else value
+            ratio = Fraction(int(match.group(1)), denominator)
+            return ratio.numerator if ratio.denominator == 1 else ratio
         raise self.error(f"Invalid number: {token}", pos)
 
     # --- # dispatch --------------------------------------------------------------------
@@ -533,20 +575,20 @@ class _Reader:
         elif following == ":":
             self.namespaced_map(stack, pos)
         elif following == "#":
-            start = _SKIP.match(text, pos + 2).end()
+            start = _SKIP.match(text, pos + 2).end()  # type: ignore[union-attr]
             match = _TOKEN.match(text, start)
             name = match.group() if match else ""
             if name not in _SYMBOLIC:
                 raise self.error(f"Unknown symbolic value: ##{name} (EDN has ##NaN ##Inf "
                                  "##-Inf)", pos)
-            self.pos = match.end()
+            self.pos = match.end()  # type: ignore[union-attr]
             return _SYMBOLIC[name]
         elif following == "<":
             raise self.error("Unreadable form: #<…> is how Clojure prints an object it "
                              "cannot print as data", pos)
         elif following.isalpha():
             match = _TOKEN.match(text, pos + 1)
-            name = match.group()
+            name = match.group()  # type: ignore[union-attr]
             if name == "object" and "object" not in self.readers:
                 raise self.error(
                     "#object[…] is how Clojure prints a Java object (an array, a proxy …), "
@@ -554,7 +596,7 @@ class _Reader:
                     "#cortex-bridge/tensor literals", pos)
             if name in ("nil", "true", "false") or not isinstance(read_name(name), Symbol):
                 raise self.error(f"Reader tag must be a symbol: #{name}", pos)
-            self.push(stack, _Frame(_TAG, pos, name), match.end())
+            self.push(stack, _Frame(_TAG, pos, name), match.end())  # type: ignore[union-attr]
         else:
             hint = " (Clojure code, not EDN data)" if following in "'(\"=?!" else ""
             shown = following if following.isprintable() and not following.isspace() else \
@@ -564,7 +606,7 @@ class _Reader:
 
     def namespaced_map(self, stack: list, pos: int) -> None:
         text = self.text
-        start = _SKIP.match(text, pos + 2).end()
+        start = _SKIP.match(text, pos + 2).end()  # type: ignore[union-attr]
         match = _TOKEN.match(text, start)
         name = match.group() if match else ""
         if name.startswith(":"):
@@ -574,7 +616,7 @@ class _Reader:
         if not isinstance(symbol, Symbol) or symbol.namespace is not None or name in (
                 "nil", "true", "false"):
             raise self.error(f"Namespaced map must specify a valid namespace: #:{name}", pos)
-        brace = _SKIP.match(text, match.end()).end()
+        brace = _SKIP.match(text, match.end()).end()  # type: ignore[union-attr]
         if text[brace : brace + 1] != "{":
             raise self.error("Namespaced map must specify a map: #:ns{…}", pos)
         self.push(stack, _Frame(_NSMAP, pos, name), brace + 1)
@@ -604,7 +646,7 @@ class _Reader:
         back here for each row, so a matrix costs one json call per row.
         """
         text = self.text
-        first = _JSON_SPACE.match(text, pos + 1).end()
+        first = _JSON_SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
         if first >= self.n or text[first] not in "-0123456789":
             return None
         if self.close_from <= pos < self.close_at:
@@ -759,7 +801,7 @@ def loads(
     value = reader.read()
     if value is _NOTHING:
         return None
-    pos = _SKIP.match(reader.text, reader.pos).end()
+    pos = _SKIP.match(reader.text, reader.pos).end()  # type: ignore[union-attr]
     if pos < reader.n:
         if reader.text.startswith("#_", pos):  # trailing discards are comments
             reader.pos = pos

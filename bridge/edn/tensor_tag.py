@@ -47,11 +47,10 @@ from bridge.edn.payloads import Payload
 from bridge.edn.types import Keyword, Symbol, Vector, key_name
 from bridge.errors import ModelError
 
-
 try:  # pybase64 (SIMD) is 2-4x faster than binascii, and base64 is most of the cost here
     import pybase64 as _pybase64
 except ImportError:  # pragma: no cover - a dependency, but the stdlib path still works
-    _pybase64 = None
+    _pybase64 = None  # type: ignore[assignment]
 
 
 def _b64encode(raw) -> bytes:
@@ -136,7 +135,7 @@ class TensorLiteral:
         pieces, crc = [], 0
         for start in range(0, len(raw), _PIECE):
             piece = raw[start : start + _PIECE]
-            crc = zlib.crc32(piece, crc)
+            crc = zlib.crc32(piece, crc)  # type: ignore[arg-type]  # an ndarray is a buffer
             pieces.append(_b64encode(piece))
         head = (f"#cortex-bridge/tensor {{:dtype :{_NAMES[self.tensor.dtype]} :shape [{shape}] "
                 ':data "')
@@ -318,7 +317,7 @@ def vector_encode(tensor: torch.Tensor) -> Vector | int | float | bool:
         tensor = tensor.to(torch.float64)  # exact for every narrower float
     values = tensor.tolist()
     if tensor.dim() == 0:
-        return values
+        return values  # type: ignore[return-value]  # a 0-d tensor's tolist() is a number
     return _vectors(values, tensor.dim())
 
 

@@ -40,6 +40,9 @@ class _Named:
     __slots__ = ("_full", "namespace", "name")
     _prefix = ""
     _cache: dict
+    _full: str
+    namespace: str | None
+    name: str
 
     def __new__(cls, full: str):
         if isinstance(full, cls):
@@ -52,8 +55,9 @@ class _Named:
         if cached is not None:
             return cached
         self = object.__new__(cls)
-        namespace, slash, name = full.partition("/")
-        if not slash or not name or not namespace:  # "/" alone, or no namespace
+        given, slash, name = full.partition("/")
+        namespace: str | None = given
+        if not slash or not name or not given:  # "/" alone, or no namespace
             namespace, name = None, full
         object.__setattr__(self, "_full", full)
         object.__setattr__(self, "namespace", namespace)
@@ -164,8 +168,8 @@ class Tagged:
 
     __slots__ = ("tag", "value")
 
-    def __init__(self, tag: Symbol, value):
-        self.tag = Symbol(tag)
+    def __init__(self, tag: Symbol | str, value):
+        self.tag = Symbol(tag)  # type: ignore[arg-type]  # __new__ returns a Symbol as is
         self.value = value
 
     def __eq__(self, other) -> bool:

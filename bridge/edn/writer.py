@@ -47,7 +47,7 @@ import json
 import math
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
@@ -61,7 +61,7 @@ from bridge.edn.types import Char, EdnList, Keyword, Symbol, Tagged, Vector
 try:  # Ryu float printing: several times json's speed on weight arrays
     import orjson as _orjson
 except ImportError:  # pragma: no cover - a dependency; json's path gives the same values
-    _orjson = None
+    _orjson = None  # type: ignore[assignment]
 
 __all__ = ["dumps", "dump_chunks", "array_text", "array_chunks"]
 
@@ -188,10 +188,10 @@ def array_chunks(array: Any, column: int | None = None) -> list[bytes]:
             if column is not None and array.ndim > 1:
                 text = text.replace(b"] [", b"]\n" + b" " * (column + 1) + b"[")
             return [text]
-    text = array_text(array)
-    if column is not None and text.startswith("[["):
-        text = text.replace("] [", "]\n" + " " * (column + 1) + "[")
-    return [text.encode("ascii")]
+    printed = array_text(array)
+    if column is not None and printed.startswith("[["):
+        printed = printed.replace("] [", "]\n" + " " * (column + 1) + "[")
+    return [printed.encode("ascii")]
 
 
 def _numeric_array(array: Any) -> np.ndarray:
@@ -233,7 +233,7 @@ def _bulk_size(value: Any) -> int:
     return int(np.size(inner))
 
 
-_EXACT_ATOMS = {
+_EXACT_ATOMS: dict[type, Callable[[Any], str]] = {
     type(None): lambda v: "nil",
     bool: lambda v: "true" if v else "false",
     int: _int,

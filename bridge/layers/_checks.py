@@ -7,7 +7,7 @@ template of :mod:`bridge.errors`: what was expected, then ``Received: :key value
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from bridge.edn.types import Keyword
 
@@ -60,8 +60,13 @@ def count_text(count: int) -> str:
     return f"about 10^{int(count.bit_length() * 0.30103)}"
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> TypeGuard[int | float]:
+    """A real number that is not NaN (booleans are not numbers here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 def positive_int(node: Mapping[str, Any], key: str) -> list[str]:
@@ -78,6 +83,13 @@ def non_negative_int(node: Mapping[str, Any], key: str) -> list[str]:
     return [f":{key} must be a non-negative integer. Received: :{key} {show(value)}"]
 
 
+def _within(value: float, low: float | None, high: float | None, *, low_open: bool,
+            high_open: bool) -> bool:
+    if low is not None and not (value > low if low_open else value >= low):
+        return False
+    return high is None or (value < high if high_open else value <= high)
+
+
 def number_in(
     node: Mapping[str, Any],
     key: str,
@@ -89,12 +101,7 @@ def number_in(
 ) -> list[str]:
     """``key`` must be a real number within the bounds given."""
     value = node.get(key)
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and value == value
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if ok:
+    if _is_real(value) and _within(value, low, high, low_open=low_open, high_open=high_open):
         return []
     bounds = []
     if low is not None:

@@ -63,6 +63,9 @@ POOL_OPS = ("max", "avg", "avg-exc-pad")
 class CortexPool2d(nn.Module):
     """Max or average pooling with Cortex's window placement."""
 
+    real_cells: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    has_real: torch.Tensor
+
     def __init__(
         self,
         kernel: tuple[int, int],
@@ -91,7 +94,7 @@ class CortexPool2d(nn.Module):
         self.kernel, self.stride, self.pad, self.pool_op = kernel, stride, pad, pool_op
         self.input_hw = (input_shape.height, input_shape.width)
         self.output_hw = (output_shape.height, output_shape.width)
-        (kh, kw), (sh, sw), (ph, pw) = kernel, stride, pad
+        ph, pw = pad
         (height, width), (out_h, out_w) = self.input_hw, self.output_hw
         # Cortex pools with ceil and no last-window rule (cortex-spec §1.5): pad the
         # bottom/right by the overhang so every window Cortex places exists in full;
@@ -175,11 +178,13 @@ def pool_shape(node, input_shapes) -> Shape:
 
 def build_pool(ctx) -> nn.Module:
     node = ctx.node
+    pool_op = keyword_name(node["pool-op"])
+    assert pool_op is not None  # the spec's default, checked by the plan
     return CortexPool2d(
         (node["kernel-height"], node["kernel-width"]),
         (node["stride-y"], node["stride-x"]),
         (node["pad-y"], node["pad-x"]),
-        keyword_name(node["pool-op"]),
+        pool_op,
         ctx.input_shape,
         ctx.output_shape,
         **ctx.factory_kwargs,

@@ -1,5 +1,6 @@
 """Networks in and out of files: EDN model files and saved networks (:mod:`.load`,
-:mod:`.save`, one format in :mod:`.format`) and ONNX for deployment (:mod:`.onnx`)."""
+:mod:`.save`, one format in :mod:`.format`, the checks a saved network must pass in
+:mod:`.integrity`) and ONNX for deployment (:mod:`.onnx`)."""
 
 from bridge.saving.format import ENCODINGS, FORMAT_VERSION
 from bridge.saving.load import load_model, load_network, network_from_edn

@@ -91,7 +91,7 @@ def check_header_keys(header: Mapping[str, Any], source: str | None) -> None:
                              "written by a newer cortex-bridge", source=source)
 
 
-def _byte_offset(data: bytes, line: int, column: int) -> int:
+def _byte_offset(data: bytes | bytearray, line: int, column: int) -> int:
     """The byte offset of a 1-based (line, column) the reader reported."""
     start = 0
     for _ in range(line - 1):
@@ -103,7 +103,7 @@ def _byte_offset(data: bytes, line: int, column: int) -> int:
     return start + len(text[: column - 1].encode("utf-8", "surrogatepass"))
 
 
-def verify_checksum(document: Mapping, data: bytes | None, source: str | None) -> bool:
+def verify_checksum(document: Mapping, data: bytes | bytearray | None, source: str | None) -> bool:
     """Check the ``:cortex-bridge/crc32`` entry of ``document`` (read from ``data``)
     against the bytes; returns whether there was one to check.
 

@@ -22,7 +22,7 @@ levels by the reader, and every allocation is sized against ``max_parameters`` f
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ def read_model_data(source: Any) -> tuple[Any, str | None]:
     return data, name
 
 
-def _read_source(source: Any) -> tuple[Any, str | None, bytes | str | None]:
+def _read_source(source: Any) -> tuple[Any, str | None, bytes | bytearray | str | None]:
     """``(data, file name, the bytes or text it was read from)``."""
     from bridge.edn.payloads import decode_utf8, read_edn_bytes, read_file_bytes
 
@@ -85,8 +85,8 @@ def _read_source(source: Any) -> tuple[Any, str | None, bytes | str | None]:
         return read_edn_bytes(raw, readers=_readers(), source=name,
                               max_depth=MODEL_MAX_DEPTH), name, raw
     if isinstance(source, bytes | bytearray | memoryview):
-        raw = bytes(source)
-        return _parse(decode_utf8(raw), None), None, raw
+        given = bytes(source)
+        return _parse(decode_utf8(given), None), None, given
     if isinstance(source, str):
         return _parse(source, None), None, source
     _check_depth(source)
@@ -112,6 +112,7 @@ def _check_depth(data: Any) -> None:
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        items: Iterable[Any]
         if isinstance(value, Mapping):
             items = [*value.keys(), *value.values()]
         elif isinstance(value, list | tuple | set | frozenset):

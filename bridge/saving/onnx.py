@@ -12,6 +12,7 @@ import os
 import warnings
 
 import torch
+
 from bridge.atomic import write_atomically
 from bridge.network.positional import Positional, example_inputs
 
@@ -44,7 +45,9 @@ def export_onnx(net, path: str | os.PathLike, *, opset: int = 17) -> None:
             warnings.simplefilter("ignore", DeprecationWarning)
             # a note from the exporter's optimiser about the pooling crop; harmless
             warnings.filterwarnings("ignore", message="Constant folding")
-            torch.onnx.export(Positional(net), examples, buffer, input_names=names_in,
+            # (torch's annotation omits the file objects its docs accept)
+            torch.onnx.export(Positional(net), examples, buffer,  # type: ignore[arg-type]
+                              input_names=names_in,
                               output_names=names_out, dynamic_axes=axes,
                               opset_version=opset, dynamo=False)
     finally:

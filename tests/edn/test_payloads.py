@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bridge.edn import Keyword, dumps, encode_tensor, loads, tensor_readers
-from bridge.edn import payloads
+from bridge.edn import Keyword, dumps, encode_tensor, loads, payloads, tensor_readers
 from bridge.edn.payloads import MIN_PAYLOAD, read_edn_file
 from bridge.edn.writer import dump_chunks
 from bridge.errors import EdnSyntaxError, ModelError

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-import time
 import uuid
 from decimal import Decimal
 from fractions import Fraction
@@ -207,8 +205,8 @@ def test_numeric_fast_path_keeps_integers_past_64_bits_and_huge_floats():
 
 
 def test_numeric_fast_path_reads_random_doubles_bit_for_bit():
-    import struct
     import random
+    import struct
     rng = random.Random(3)
     values = []
     while len(values) < 20_000:
@@ -509,3 +507,34 @@ def test_agrees_with_clojure_edn(clojure_edn, canonical):
         elif status != ours[0]:
             disagreements.append((text, payload, ours))
     assert disagreements == [], "\n".join(map(repr, disagreements))
+
+
+def test_runs_of_character_literals_read_as_one_at_a_time():
+    """The reader takes runs of simple character literals in one regex; it must give the
+    same values and errors (with positions) as reading them one by one."""
+    import random
+    import re
+
+    import bridge.edn.reader as reader
+
+    pieces = [r"\a", r"\u0041", r"\uD800", r"\ud7ff", r"\uE000", r"\newline", r"\u", r"\ ",
+              "\\\n", r"\\", r"\(", r"\]", r"\"", r"\o101", r"\é", "\\\U0001F600", " ", ",",
+              "\n", "a", ":k", "1", "[", "]", "\\", '"x"', r"\ab", r"\u00411", "#_"]
+
+    def read(text):
+        try:
+            value = reader.loads(text)
+            return "ok", repr(value), getattr(value, "line", None)
+        except EdnSyntaxError as error:
+            return "error", str(error)
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        text = rng.choice(["[%s]", "(%s)", "{%s}", "#{%s}", "[[%s] %s]"]).replace("%s", body)
+        fast = read(text)
+        saved, reader._CHARACTER_RUN = reader._CHARACTER_RUN, re.compile("(?!)")
+        try:
+            assert read(text) == fast, text
+        finally:
+            reader._CHARACTER_RUN = saved

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import random
 import re
 import struct
-import time
 import uuid
 from decimal import Decimal
 from fractions import Fraction

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import bridge
-from bridge import jvm
 from bridge.jvm import aot, classpath
 
 ROOT = Path(bridge.__file__).resolve().parent.parent

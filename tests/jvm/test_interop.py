@@ -204,7 +204,8 @@ def test_repl_answers_on_the_terminal():
 def test_the_repl_starts_its_jvm_with_the_interactive_options(monkeypatch):
     from bridge.jvm.repl import INTERACTIVE_JVM_OPTIONS, jvm_options
 
-    code = "(println (vec (.getInputArguments (java.lang.management.ManagementFactory/getRuntimeMXBean))))\n"
+    code = ("(println (vec (.getInputArguments "
+            "(java.lang.management.ManagementFactory/getRuntimeMXBean))))\n")
     result = subprocess.run([sys.executable, "-m", "bridge", "repl"], input=code,
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-2000:]
