@@ -166,6 +166,11 @@ class ModelErrors(ModelError):
         return self
 
 
+class ConstructorError(ValueError):
+    """A call form whose arguments do not fit the constructor; the caller adds the place
+    (bridge.description.normalize turns it into a ModelError with file, line and layer)."""
+
+
 class DataError(BridgeError, ValueError):
     """Training or evaluation data that does not fit the network."""
 
