@@ -56,6 +56,11 @@ def _name(value: Any) -> str | None:
     return value.name if isinstance(value, Keyword) else None
 
 
+def _id(value: Any) -> str:
+    """A node or buffer id: a keyword's name, anything else as text."""
+    return _name(value) or str(value)
+
+
 def _plain_key(key: Any) -> str:
     return key.name if isinstance(key, Keyword) and key.namespace is None else str(key)
 
@@ -78,6 +83,7 @@ def read_network_data(path: str | os.PathLike) -> tuple[Mapping, list[np.ndarray
     if not Path(source).is_file():
         raise ModelError(f"no such Cortex network file: {source}")
     jvm.start()
+    failure: ClojureError | None
     try:
         jvm.require("cortex.bridge.nippy")
         result = runtime.var("cortex.bridge.nippy", "read-network-data").invoke(source)
@@ -105,9 +111,9 @@ class _Graph:
 
     def __init__(self, data: Mapping, arrays: list[np.ndarray], source: str | None):
         self.source = source
-        self.nodes = {_name(k) or str(k): dict(v) for k, v in data[K("nodes")].items()}
-        self.edges = [(_name(p), _name(c)) for p, c in data.get(K("edges")) or ()]
-        self.buffers = {_name(k) or str(k): v for k, v in (data.get(K("buffers")) or {}).items()}
+        self.nodes = {_id(k): dict(v) for k, v in data[K("nodes")].items()}
+        self.edges = [(_id(p), _id(c)) for p, c in data.get(K("edges")) or ()]
+        self.buffers = {_id(k): v for k, v in (data.get(K("buffers")) or {}).items()}
         self.arrays = arrays
         self.losses = {i: n for i, n in self.nodes.items() if self._is_loss(n)}
         self.kept = [i for i in self._order() if i not in self.losses]
@@ -122,7 +128,7 @@ class _Graph:
 
     def _order(self) -> list[str]:
         """Parents before children; otherwise the order nodes first appear in the edges."""
-        seen = []
+        seen: list[str] = []
         for pair in self.edges:
             seen += [n for n in pair if n not in seen]
         seen += sorted(n for n in self.nodes if n not in seen)
@@ -132,14 +138,14 @@ class _Graph:
         for parent, child in self.edges:
             missing[child] += 1
             children[parent].append(child)
-        ready = sorted((n for n in seen if not missing[n]), key=rank.get)
+        ready = sorted((n for n in seen if not missing[n]), key=rank.__getitem__)
         order: list[str] = []
         while ready:  # Kahn's algorithm, the earliest-seen ready node first
             order.append(ready.pop(0))
             for child in children[order[-1]]:
                 missing[child] -= 1
                 if not missing[child]:
-                    ready = sorted([*ready, child], key=rank.get)
+                    ready = sorted([*ready, child], key=rank.__getitem__)
         if len(order) < len(seen):
             raise self.error("the graph's edges form a cycle")
         return order
@@ -148,7 +154,7 @@ class _Graph:
         return [p for p, c in self.edges if c == node_id and p not in self.losses]
 
     def tensor(self, node_id: str, buffer_id: Any) -> torch.Tensor:
-        entry = self.buffers.get(_name(buffer_id) or str(buffer_id))
+        entry = self.buffers.get(_id(buffer_id))
         if not isinstance(entry, Mapping) or K("array") not in entry:
             raise self.error(f"its parameter buffer {buffer_id} is not in the file's "
                              ":buffers", node_id)
@@ -183,11 +189,12 @@ def _node(graph: _Graph, node_id: str) -> dict:
 def _watched(graph: _Graph, loss_id: str, loss: Mapping) -> tuple[str, str | None]:
     """``(node id, parameter name or None)`` a loss node reads."""
     output = loss.get(K("output"))
-    if not isinstance(output, Mapping) or _name(output.get(K("node-id"))) not in graph.nodes:
+    target = _name(output.get(K("node-id"))) if isinstance(output, Mapping) else None
+    if not isinstance(output, Mapping) or target is None or target not in graph.nodes:
         raise graph.error(f"loss node :{loss_id} reads no node of the graph ({output})",
                           loss_id)
     argument = output.get(K("argument")) or output.get(K("parameter"))
-    return _name(output[K("node-id")]), _name(argument)
+    return target, _name(argument)
 
 
 def _loss_options(graph: _Graph, loss_id: str, loss: Mapping) -> dict:
@@ -198,6 +205,7 @@ def _loss_options(graph: _Graph, loss_id: str, loss: Mapping) -> dict:
 def _attach_loss(graph: _Graph, docs: dict[str, dict], loss_id: str, leaves: set) -> None:
     loss = graph.losses[loss_id]
     kind = _name(loss.get(K("type")))
+    assert kind is not None  # _Graph._is_loss chose the node by its type's name
     if kind == "yolo2":
         raise graph.error("the yolo2 loss is not supported by cortex-bridge", loss_id)
     target, parameter = _watched(graph, loss_id, loss)

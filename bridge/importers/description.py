@@ -32,7 +32,7 @@ def clean_id(name: str, fallback: str) -> str:
 class IdMaker:
     """Cortex-style ids ``<type>-N``, never one already taken."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.taken: set[str] = set()
         self._counts: Counter = Counter()
 
@@ -64,9 +64,9 @@ def insert_splits(nodes: list[dict], ids: IdMaker) -> list[dict]:
         node = {**node, "parents": [renamed.get(p, p) for p in node["parents"]]}
         result.append(node)
         if readers[node["id"]] > 1 and node["type"] != "split":
-            split = {"type": "split", "id": ids.make("split"), "parents": [node["id"]]}
-            renamed[node["id"]] = split["id"]
-            result.append(split)
+            split_id = ids.make("split")
+            renamed[node["id"]] = split_id
+            result.append({"type": "split", "id": split_id, "parents": [node["id"]]})
     return result
 
 

@@ -57,7 +57,7 @@ __all__ = ["import_onnx", "onnx_description"]
 class _Converter:
     """The state of one import: the values computed so far and the nodes emitted."""
 
-    def __init__(self, model):
+    def __init__(self, model) -> None:
         self.graph = model.graph
         self.opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
                          default=13)
@@ -115,7 +115,7 @@ class _Converter:
         itself (Cortex's input layers take flat data anyway)."""
         cortex = self.by_id.get(x.ref)
         name = self.made.get(x.ref)
-        if cortex is None or cortex["type"] != "input" or self.readers[name] != 1 \
+        if cortex is None or name is None or cortex["type"] != "input" or self.readers[name] != 1 \
                 or self.tensors.get(name) != x:
             return False
         c, h, w = inner
@@ -138,12 +138,13 @@ class _Converter:
         float32 tensors."""
         params = {key: torch.from_numpy(np.array(value, dtype=np.float32))
                   if isinstance(value, np.ndarray) else value for key, value in keys.items()}
-        cortex = {"type": type_name, "id": self.ids.make(type_name),
-                  "parents": [p.ref for p in parents], **params}
+        node_id = self.ids.make(type_name)
+        cortex = {"type": type_name, "id": node_id, "parents": [p.ref for p in parents],
+                  **params}
         self.nodes.append(cortex)
-        self.by_id[cortex["id"]] = cortex
-        self.made[cortex["id"]] = node.output[0]
-        result = Tensor(cortex["id"], tuple(dims) if shape is None else tuple(shape), dims)
+        self.by_id[node_id] = cortex
+        self.made[node_id] = node.output[0]
+        result = Tensor(node_id, tuple(dims) if shape is None else tuple(shape), dims)
         self.tensors[node.output[0]] = result
         return result
 
@@ -151,7 +152,9 @@ class _Converter:
         """``x + c`` where ``x`` is a linear's own output, read only here: ``c`` joins
         its bias."""
         x = self.tensors.get(name)
-        producer = None if x is None else self.by_id.get(x.ref)
+        if x is None:
+            return False
+        producer = self.by_id.get(x.ref)
         if producer is None or producer["type"] != "linear" or self.made[x.ref] != name:
             return False
         if self.readers[name] != 1 or constant.size not in (1, x.shape[0]):
@@ -171,7 +174,7 @@ class _Converter:
             if len(dims) < 2 or any(d is None or d < 1 for d in dims[1:]):
                 raise Unsupported(f"graph input {value.name!r} of shape {dims}: Cortex needs "
                                   "a batch axis and fixed [C, H, W] or [D] after it")
-            shape = tuple(dims[1:])
+            shape = tuple(d for d in dims[1:] if d is not None)  # all of them, checked above
             c, h, w = cortex_shape(shape)
             node_id = self.ids.claim(clean_id(value.name, "input"))
             cortex = {"type": "input", "id": node_id, "parents": [], "output-size": c * h * w,

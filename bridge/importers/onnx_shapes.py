@@ -122,14 +122,16 @@ def _whole_slice(cv, node) -> bool:
     if not isinstance(x, Tensor) or not all(cv.is_constant(n) for n in node.input[1:] if n):
         return False
     starts, ends = _ints(cv, node.input[1]), _ints(cv, node.input[2])
+    if starts is None or ends is None:
+        return False  # a Slice without its required starts/ends: refused by the caller
     axes = _ints(cv, node.input[3] if len(node.input) > 3 else None) or list(range(len(starts)))
     steps = _ints(cv, node.input[4] if len(node.input) > 4 else None) or [1] * len(starts)
-    full = (None, *x.shape)  # the batch axis's length is unknown
+    full = (2**62, *x.shape)  # the batch axis's length is unknown: kept whole only
     for start, end, axis, step in zip(starts, ends, axes, steps, strict=True):
         axis = axis if axis >= 0 else axis + len(full)
         if step != 1 or start != 0:
             return False
-        if end < (full[axis] if axis else 2**62):  # the batch axis only as a whole
+        if end < full[axis]:
             return False
     return True
 

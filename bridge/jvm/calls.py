@@ -328,7 +328,7 @@ def _edits() -> dict[str, Callable]:
             net, given["layers"], seed=given.get("seed")),
         "resize-input": lambda net, given: edit.resize_input(
             net, int(given["width"]), int(given["height"]), int(given["channels"]),
-            input_id=_name(given.get("input-id")), **flags(given)),
+            input_id=_optional_name(given.get("input-id")), **flags(given)),
         "add-property-to-layer": lambda net, given: edit.add_property_to_layer(
             net, _name(given["layer-id"]), _name(given["key"]), given.get("value"),
             **flags(given)),
@@ -353,10 +353,16 @@ def edit_network(handle, operation, arguments_text) -> int:
         return _store(edits[str(operation)](_get(handle), given))
 
 
-def _name(value) -> str | None:
+def _name(value: Any) -> str:
+    """A layer id or key given in EDN (a keyword or a string) as a plain str; nil as
+    ``"None"``, which :mod:`bridge.edit` makes of it anyway (and names as unknown)."""
     from bridge.edn.types import key_name
 
-    return None if value is None else key_name(value)
+    return key_name(value)
+
+
+def _optional_name(value: Any) -> str | None:
+    return None if value is None else _name(value)
 
 
 def parameter_index(handle) -> str:

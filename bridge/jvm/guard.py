@@ -33,7 +33,7 @@ class JavaFlag:
 
 
 class _Guard:
-    def __init__(self):
+    def __init__(self) -> None:
         self.lock = threading.Lock()
         self.holder: Any = None  # the cancel flag of the call holding the lock
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from typing import Any
 
 from bridge.edn.types import Keyword
 from bridge.errors import OptionError
@@ -62,7 +63,7 @@ def clojure_message(text: str) -> str:
 def named_parts(message: str, kind: str) -> dict:
     """``:stream``, ``:layer`` and ``:item`` as the message names them (the trainer's and
     loader's messages say ``stream :x``, ``layer :fc``, ``item 3``)."""
-    data = {_kw("cortex.bridge/error"): _kw(kind)}
+    data: dict[Keyword, Any] = {_kw("cortex.bridge/error"): _kw(kind)}
     for key, pattern in (("stream", r"\bstreams? :([\w.*+!?<>=/-]+)"),
                          ("layer", r"\blayer :([\w.*+!?<>=/-]+)")):
         found = re.search(pattern, message)

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from bridge.errors import ClojureError
 from bridge.jvm.classpath import (
@@ -79,7 +80,7 @@ class RuntimeInfo:
 
 _lock = threading.RLock()
 _info: RuntimeInfo | None = None
-_fns: dict[str, object] = {}
+_fns: dict[str, Any] = {}  # Clojure fns as JPype proxies (untyped)
 
 
 def is_started() -> bool:
@@ -92,10 +93,10 @@ def info() -> RuntimeInfo | None:
     return _info
 
 
-def _refuse(wanted: list[str], jvm_args: tuple[str, ...]) -> None:
-    """Raise when ``wanted``/``jvm_args`` ask for more than the running JVM has."""
-    missing = [entry for entry in wanted if entry not in _info.classpath]
-    options = [arg for arg in jvm_args if arg not in _info.jvm_args]
+def _refuse(running: RuntimeInfo, wanted: list[str], jvm_args: tuple[str, ...]) -> None:
+    """Raise when ``wanted``/``jvm_args`` ask for more than the ``running`` JVM has."""
+    missing = [entry for entry in wanted if entry not in running.classpath]
+    options = [arg for arg in jvm_args if arg not in running.jvm_args]
     if not missing and not options:
         return
     asked = []
@@ -105,8 +106,8 @@ def _refuse(wanted: list[str], jvm_args: tuple[str, ...]) -> None:
         asked.append(f"the JVM options {' '.join(options)}")
     raise ClojureError(
         "the JVM cannot be restarted in this process; it was started earlier with the "
-        f"classpath {os.pathsep.join(_info.classpath)} and the options "
-        f"{' '.join(_info.jvm_args)}, and now {' and '.join(asked)} are asked for. "
+        f"classpath {os.pathsep.join(running.classpath)} and the options "
+        f"{' '.join(running.jvm_args)}, and now {' and '.join(asked)} are asked for. "
         "Start a new Python process for a different classpath")
 
 
@@ -133,7 +134,7 @@ def start(classpath: list[str] | tuple[str, ...] | None = None, *,
     jvm_args = ("-Xss4m", *jvm_args)
     with _lock:
         if _info is not None:
-            _refuse([str(entry) for entry in classpath or ()], jvm_args)
+            _refuse(_info, [str(entry) for entry in classpath or ()], jvm_args)
             return _info
         wanted = full_classpath(list(classpath or ()))
         sources = project_sources()
