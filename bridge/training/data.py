@@ -188,7 +188,7 @@ def to_streams(data: Any, net) -> Streams:
     if isinstance(data, torch.Tensor | np.ndarray):
         return Streams({_single(net.input_ids, "input"): data})
     if isinstance(data, torch.utils.data.Dataset):
-        if len(data) == 0:  # type: ignore[arg-type]
+        if len(data) == 0:  # type: ignore[arg-type]  # torch's Dataset types no __len__
             raise DataError("the dataset is empty")
         # The default collate function stacks items in C; 1024 at a time, once.
         loader = torch.utils.data.DataLoader(data, batch_size=1024, shuffle=False)

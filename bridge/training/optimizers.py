@@ -43,7 +43,7 @@ on every ``train`` call, cortex-spec §3.3).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -71,7 +71,7 @@ class OptimizerSpec:
     defaults: Mapping[str, Any]
     make: Callable[[Any, Mapping[str, Any], dict], torch.optim.Optimizer]
     fused_devices: frozenset[str] = frozenset()
-    aliases: Mapping[str, str] = None  # type: ignore[assignment]
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {}

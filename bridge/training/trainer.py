@@ -307,11 +307,12 @@ def _prepare_data(net, objective: Objective, train, *, validation, validation_sp
     test_streams = checked(test) if test is not None else None
     net.to(device)
 
-    def ready(streams: Streams | None) -> Streams | None:
-        return None if streams is None else place(_labels_as(streams, net.dtype), device)
+    def ready(streams: Streams) -> Streams:
+        return place(_labels_as(streams, net.dtype), device)
 
-    return _Data(ready(train_streams), ready(validation_streams),  # type: ignore[arg-type]
-                 ready(test_streams))
+    return _Data(ready(train_streams),
+                 None if validation_streams is None else ready(validation_streams),
+                 None if test_streams is None else ready(test_streams))
 
 
 def _setup_callbacks(*, checkpoint, best_file, metrics_log, plot, tensorboard, patience,
