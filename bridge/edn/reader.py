@@ -50,7 +50,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from bridge.edn.types import Char, EdnList, EdnMap, Keyword, Symbol, Vector
 from bridge.errors import EdnSyntaxError, ModelError
@@ -96,6 +96,11 @@ _SYMBOLIC = {"NaN": float("nan"), "Inf": float("inf"), "-Inf": float("-inf")}
 # The numeric fast path: what JSON calls whitespace, and where EDN separators go.
 _JSON_SPACE = re.compile(r"[ \t\n\r,]*")
 _SEPARATORS = re.compile(r"[ \t\n\r,]+")
+
+_MatchAt = Callable[[str, int], "re.Match[str]"]
+# Both match the empty string, so their match never returns None: typed so, once.
+_skip_at = cast(_MatchAt, _SKIP.match)
+_json_space_at = cast(_MatchAt, _JSON_SPACE.match)
 _FAST_MIN = 48  # characters; shorter vectors gain nothing from the detour
 _BIG = 2.0**63
 
@@ -106,10 +111,11 @@ def _reject_constant(name: str):
 
 _json_numbers = json.JSONDecoder(parse_constant=_reject_constant).decode
 
+_fast_numbers: Callable[[str], Any]
 try:  # parses a row of weights several times faster than json, to the same doubles
     from orjson import loads as _fast_numbers
 except ImportError:  # pragma: no cover - a dependency; json's path gives the same values
-    _fast_numbers = _json_numbers  # type: ignore[assignment]  # same call shape
+    _fast_numbers = _json_numbers
 
 # Frame kinds. Collections first, so `kind <= _NSMAP` means "holds items".
 _VECTOR, _LIST, _MAP, _SET, _NSMAP, _DISCARD, _TAG, _META = range(8)
@@ -211,9 +217,9 @@ class _Reader:
         """The next whole form from ``self.pos``, or ``_NOTHING`` at the end of the text."""
         text, n = self.text, self.n
         stack: list[_Frame] = []
-        skip = _SKIP.match
+        skip = _skip_at
         while True:
-            pos = skip(text, self.pos).end()  # type: ignore[union-attr]
+            pos = skip(text, self.pos).end()
             self.pos = pos
             if pos >= n:
                 if stack:
@@ -486,8 +492,9 @@ class _Reader:
 
     def token(self, pos: int):
         match = _TOKEN.match(self.text, pos)
-        token = match.group()  # type: ignore[union-attr]
-        self.pos = match.end()  # type: ignore[union-attr]
+        assert match is not None  # the callers saw a token character at pos
+        token = match.group()
+        self.pos = match.end()
         first = token[0]
         if first.isdecimal() or (first in "+-" and len(token) > 1 and token[1].isdecimal()):
             return self.number(token, pos)
@@ -575,20 +582,22 @@ class _Reader:
         elif following == ":":
             self.namespaced_map(stack, pos)
         elif following == "#":
-            start = _SKIP.match(text, pos + 2).end()  # type: ignore[union-attr]
+            start = _skip_at(text, pos + 2).end()
             match = _TOKEN.match(text, start)
             name = match.group() if match else ""
             if name not in _SYMBOLIC:
                 raise self.error(f"Unknown symbolic value: ##{name} (EDN has ##NaN ##Inf "
                                  "##-Inf)", pos)
-            self.pos = match.end()  # type: ignore[union-attr]
+            assert match is not None  # a name in _SYMBOLIC came from the match
+            self.pos = match.end()
             return _SYMBOLIC[name]
         elif following == "<":
             raise self.error("Unreadable form: #<…> is how Clojure prints an object it "
                              "cannot print as data", pos)
         elif following.isalpha():
             match = _TOKEN.match(text, pos + 1)
-            name = match.group()  # type: ignore[union-attr]
+            assert match is not None  # text[pos + 1] is a letter, a token character
+            name = match.group()
             if name == "object" and "object" not in self.readers:
                 raise self.error(
                     "#object[…] is how Clojure prints a Java object (an array, a proxy …), "
@@ -596,7 +605,7 @@ class _Reader:
                     "#cortex-bridge/tensor literals", pos)
             if name in ("nil", "true", "false") or not isinstance(read_name(name), Symbol):
                 raise self.error(f"Reader tag must be a symbol: #{name}", pos)
-            self.push(stack, _Frame(_TAG, pos, name), match.end())  # type: ignore[union-attr]
+            self.push(stack, _Frame(_TAG, pos, name), match.end())
         else:
             hint = " (Clojure code, not EDN data)" if following in "'(\"=?!" else ""
             shown = following if following.isprintable() and not following.isspace() else \
@@ -606,7 +615,7 @@ class _Reader:
 
     def namespaced_map(self, stack: list, pos: int) -> None:
         text = self.text
-        start = _SKIP.match(text, pos + 2).end()  # type: ignore[union-attr]
+        start = _skip_at(text, pos + 2).end()
         match = _TOKEN.match(text, start)
         name = match.group() if match else ""
         if name.startswith(":"):
@@ -616,7 +625,8 @@ class _Reader:
         if not isinstance(symbol, Symbol) or symbol.namespace is not None or name in (
                 "nil", "true", "false"):
             raise self.error(f"Namespaced map must specify a valid namespace: #:{name}", pos)
-        brace = _SKIP.match(text, match.end()).end()  # type: ignore[union-attr]
+        assert match is not None  # the name, a symbol, came from the match
+        brace = _skip_at(text, match.end()).end()
         if text[brace : brace + 1] != "{":
             raise self.error("Namespaced map must specify a map: #:ns{…}", pos)
         self.push(stack, _Frame(_NSMAP, pos, name), brace + 1)
@@ -646,7 +656,7 @@ class _Reader:
         back here for each row, so a matrix costs one json call per row.
         """
         text = self.text
-        first = _JSON_SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+        first = _json_space_at(text, pos + 1).end()
         if first >= self.n or text[first] not in "-0123456789":
             return None
         if self.close_from <= pos < self.close_at:
@@ -801,7 +811,7 @@ def loads(
     value = reader.read()
     if value is _NOTHING:
         return None
-    pos = _SKIP.match(reader.text, reader.pos).end()  # type: ignore[union-attr]
+    pos = _skip_at(reader.text, reader.pos).end()
     if pos < reader.n:
         if reader.text.startswith("#_", pos):  # trailing discards are comments
             reader.pos = pos

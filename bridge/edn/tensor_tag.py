@@ -135,7 +135,7 @@ class TensorLiteral:
         pieces, crc = [], 0
         for start in range(0, len(raw), _PIECE):
             piece = raw[start : start + _PIECE]
-            crc = zlib.crc32(piece, crc)  # type: ignore[arg-type]  # an ndarray is a buffer
+            crc = zlib.crc32(piece.data, crc)  # .data: the slice's buffer, uncopied
             pieces.append(_b64encode(piece))
         head = (f"#cortex-bridge/tensor {{:dtype :{_NAMES[self.tensor.dtype]} :shape [{shape}] "
                 ':data "')
@@ -315,10 +315,9 @@ def vector_encode(tensor: torch.Tensor) -> Vector | int | float | bool:
     tensor = tensor.detach().to("cpu")
     if tensor.is_floating_point():
         tensor = tensor.to(torch.float64)  # exact for every narrower float
-    values = tensor.tolist()
     if tensor.dim() == 0:
-        return values  # type: ignore[return-value]  # a 0-d tensor's tolist() is a number
-    return _vectors(values, tensor.dim())
+        return tensor.item()  # the number tolist() gives a 0-d tensor
+    return _vectors(tensor.tolist(), tensor.dim())
 
 
 def _vectors(values: list, depth: int) -> Vector:

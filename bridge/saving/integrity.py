@@ -140,7 +140,7 @@ def verify_checksum(document: Mapping, data: bytes | bytearray | None, source: s
 class _Recording(dict):
     """A node that remembers which keys were looked up in it."""
 
-    def __init__(self, node):
+    def __init__(self, node: Mapping[str, Any]) -> None:
         super().__init__(node)
         self.seen: set[str] = set()
 
