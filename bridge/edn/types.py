@@ -21,6 +21,11 @@ as ``(= [1 2] '(1 2))`` is in Clojure; ``isinstance`` tells them apart.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Self
+
 __all__ = ["Keyword", "Symbol", "Vector", "EdnList", "EdnMap", "Char", "Tagged", "position",
            "key_name"]
 
@@ -44,7 +49,7 @@ class _Named:
     namespace: str | None
     name: str
 
-    def __new__(cls, full: str):
+    def __new__(cls, full: str | _Named) -> Self:  # a Keyword/Symbol itself passes through
         if isinstance(full, cls):
             return full
         if not isinstance(full, str):
@@ -169,7 +174,7 @@ class Tagged:
     __slots__ = ("tag", "value")
 
     def __init__(self, tag: Symbol | str, value):
-        self.tag = Symbol(tag)  # type: ignore[arg-type]  # __new__ returns a Symbol as is
+        self.tag = Symbol(tag)
         self.value = value
 
     def __eq__(self, other) -> bool:
